@@ -1,0 +1,61 @@
+"""What every command shares: the Typer apps, the console, opening the store, error mapping."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from ..errors import LeadStatsError
+from ..service import LeadStats, connect
+from ..settings import Settings
+
+app = typer.Typer(
+    name="leadstats",
+    help="Lead statistics: when leads arrive, what kind they are, where they come from.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+import_app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False)
+sync_app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False)
+
+console = Console()
+err_console = Console(stderr=True)
+
+DbOption = typer.Option(None, "--db", help="Store path or URL (default: $LEADSTATS_DB or ./leadstats.duckdb).")
+TzOption = typer.Option(None, "--tz", help="IANA timezone for buckets and dates (default Asia/Kolkata).")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def handle_errors(fn: F) -> F:
+    """Turn a LeadStatsError into a one-line message and its exit code (2 for bad input), never a
+    traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except LeadStatsError as exc:
+            where = f" ({exc.field})" if exc.field else ""
+            err_console.print(f"[red]error[/red]{where}: {exc.message}", highlight=False, soft_wrap=True)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            err_console.print("interrupted")
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def open_service(db: str | None, *, read_only: bool = False) -> LeadStats:
+    settings = Settings.from_env()
+    return connect(db or settings.db, read_only=read_only, settings=settings)
+
+
+def is_terminal() -> bool:
+    return sys.stdout.isatty()

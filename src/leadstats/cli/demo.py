@@ -1,0 +1,3 @@
+"""`leadstats demo`."""
+
+from __future__ import annotations

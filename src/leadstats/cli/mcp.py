@@ -1,0 +1,3 @@
+"""`leadstats mcp` commands (filled in by their own issue)."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""`leadstats migrate` commands (filled in by their own issue)."""
+
+from __future__ import annotations

@@ -1,0 +1,1 @@
+"""Turning outside records into store rows: vectorized validation and file readers."""

@@ -1,0 +1,1 @@
+"""Pure data model: events, report queries and results, time grids. No I/O, no drivers."""

@@ -1,0 +1,248 @@
+"""Compile a :class:`ReportQuery` into one grouped SQL statement.
+
+The statement returns one row per group: the bucket key (when bucketed), one column per dimension, then
+one column per metric in ``METRIC_NAMES`` order. Time bucketing is integer arithmetic on UTC microseconds
+with the zone's offset per segment (see :mod:`leadstats.model.timegrid`): no per-row time zone call.
+Dimension names come only from the registry; every user value is a bound parameter (or an escaped literal
+for a dialect without parameters).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from ..model.report import Filter, ReportQuery
+from ..model.schema import HOT_LABELS, METRIC_NAMES
+from ..model.timegrid import DAY_US, US, TimeGrid, from_us
+from .dialect import Dialect
+
+HOUR_US = 3600 * US
+
+
+def _naive_utc(us: int) -> datetime:
+    return from_us(us).replace(tzinfo=None)
+
+
+@dataclass(frozen=True)
+class Relation:
+    """What the compiler reads from: a table of events, a rollup, or a foreign layout (Analytics Engine).
+
+    ``columns`` maps logical fields to SQL expressions (default: the quoted field name); ``weight`` is
+    the SQL of a per-row multiplicity (None: every row counts once); a rollup keeps pre-summed metric
+    columns and a ``suspicion`` key column instead of events.
+    """
+
+    table: str
+    time_us: str
+    window_column: str
+    window_value: Callable[[int], Any] = _naive_utc
+    window_type: str = "timestamp"
+    columns: Mapping[str, str] = field(default_factory=dict)
+    weight: str | None = None
+    rollup: bool = False
+
+
+@dataclass(frozen=True)
+class CompiledQuery:
+    sql: str
+    params: list[Any] | dict[str, Any]
+    has_key: bool
+    dimensions: tuple[str, ...]
+
+
+class _Binder:
+    def __init__(self, dialect: Dialect) -> None:
+        self.dialect = dialect
+        self.positional: list[Any] = []
+        self.named: dict[str, Any] = {}
+
+    def __call__(self, value: Any, ch_type: str = "String") -> str:
+        d = self.dialect
+        if d.inline_params:
+            return d.literal(value)
+        if d.param_style == "named":
+            name = f"p{len(self.named)}"
+            self.named[name] = value
+            return "{" + f"{name}:{ch_type}" + "}"
+        self.positional.append(value)
+        return f"${len(self.positional)}"
+
+    @property
+    def params(self) -> list[Any] | dict[str, Any]:
+        return self.named if self.dialect.param_style == "named" else self.positional
+
+
+def _type_of(value: Any) -> str:
+    if isinstance(value, bool):
+        return "Bool"
+    if isinstance(value, int):
+        return "Int64"
+    if isinstance(value, float):
+        return "Float64"
+    return "String"
+
+
+class _Compiler:
+    def __init__(self, query: ReportQuery, relation: Relation, dialect: Dialect) -> None:
+        self.q = query
+        self.rel = relation
+        self.d = dialect
+        self.bind = _Binder(dialect)
+
+    # -- building blocks -------------------------------------------------------------------------
+    def col(self, name: str) -> str:
+        return self.rel.columns.get(name) or self.d.ident(name)
+
+    def div(self, a: str, b: int) -> str:
+        return self.d.int_div.format(a=a, b=b)
+
+    def _by_segment(self, piece: Callable[[int, int | None], str]) -> str:
+        """CASE over the grid's constant-offset segments; ``piece(offset, clamp)`` gives each arm."""
+        segs = self.q.grid.segments
+        ut = "__ut"
+        if len(segs) == 1:
+            return piece(segs[0].offset_us, None)
+        arms = []
+        for seg, nxt in zip(segs, segs[1:], strict=False):
+            arms.append(f"WHEN {ut} < {nxt.start_us} THEN {piece(seg.offset_us, seg.clamp_us)}")
+        last = segs[-1]
+        return f"CASE {' '.join(arms)} ELSE {piece(last.offset_us, last.clamp_us)} END"
+
+    def local_us(self) -> str:
+        return self._by_segment(lambda off, _clamp: f"(__ut + {off})")
+
+    def bucket_key(self, grid: TimeGrid) -> str:
+        assert grid.bucket is not None
+        kind = grid.bucket.kind
+        if kind == "fixed":
+            width = grid.bucket.seconds * US
+
+            def arm(off: int, clamp: int | None) -> str:
+                start = f"{self.div(f'__ut + {off}', width)} * {width} - {off}"
+                return start if clamp is None else self.d.greatest.format(a=start, b=clamp)
+
+            return self._by_segment(arm)
+        day = self.div("__lt", DAY_US)
+        if kind == "day":
+            return day
+        if kind == "week":
+            return f"{day} - ({day} + 3) % 7"
+        return self.d.month_first_day.format(d=day)
+
+    def dim_expr(self, name: str) -> str:
+        if name == "hour_of_day":
+            return f"{self.div('__lt', HOUR_US)} % 24"
+        if name == "weekday":
+            return f"({self.div('__lt', DAY_US)} + 3) % 7 + 1"
+        return self.col(name)
+
+    def filter_sql(self, f: Filter) -> str:
+        expr = self.dim_expr(f.dimension)
+        values = [v for v in f.values if v is not None]
+        has_null = len(values) != len(f.values)
+        if f.op == "contains":
+            return "(" + " OR ".join(self.d.contains.format(col=expr, value=self.bind(v)) for v in values) + ")"
+        parts = []
+        if values:
+            if f.dimension == "event_type" or f.dimension == "engagement_label":
+                listed = ", ".join(self.bind(str(v)) for v in values)
+            else:
+                listed = ", ".join(self.bind(v, _type_of(v)) for v in values)
+            parts.append(f"{expr} IN ({listed})")
+        if f.op == "is":
+            if has_null:
+                parts.append(f"{expr} IS NULL")
+            return "(" + " OR ".join(parts) + ")"
+        # is_not: "is none of" keeps rows whose value is null unless null itself is listed.
+        if has_null:
+            parts = [f"NOT ({parts[0]})"] if parts else []
+            return "(" + " AND ".join([f"{expr} IS NOT NULL", *parts]) + ")"
+        return f"({expr} IS NULL OR NOT ({parts[0]}))"
+
+    def metric_sql(self) -> list[str]:
+        smin = self.bind(self.q.suspicious_min, _type_of(self.q.suspicious_min))
+        if self.rel.rollup:
+            out = []
+            for name in METRIC_NAMES:
+                if name == "suspicious":
+                    cond = f"{self.col('suspicion')} >= {smin}"
+                    out.append(self.d.sum_if.format(value=self.col("primary"), cond=cond))
+                else:
+                    out.append(self.d.total.format(value=self.col(name)))
+            return out
+        et = self.col("event_type")
+        prim = f"{et} = 'primary'"
+        hot = ", ".join(f"'{label}'" for label in HOT_LABELS)
+        conds: dict[str, str | None] = {
+            "received": None,
+            "submissions": f"{et} IN ('primary', 'follow_up')",
+            "primary": prim,
+            "follow_up": f"{et} = 'follow_up'",
+            "test": f"{et} = 'test'",
+            "blocked": f"{et} = 'blocked'",
+            "bot": f"{et} = 'bot'",
+            "vpn": f"{prim} AND {self.col('vpn')}",
+            "suspicious": f"{prim} AND {self.col('suspicion_score')} >= {smin}",
+            "hot": f"{prim} AND {self.col('engagement_label')} IN ({hot})",
+        }
+        w = self.rel.weight
+        out = []
+        for name in METRIC_NAMES:
+            cond = conds[name]
+            if w is None:
+                out.append("count(*)" if cond is None else self.d.count_if.format(cond=cond))
+            else:
+                out.append(
+                    self.d.total.format(value=w) if cond is None else self.d.sum_if.format(value=w, cond=cond)
+                )
+        return out
+
+    # -- the statement ---------------------------------------------------------------------------
+    def compile(self) -> CompiledQuery:
+        q, rel, grid = self.q, self.rel, self.q.grid
+        lo = self.bind(rel.window_value(grid.start_us), rel.window_type)
+        hi = self.bind(rel.window_value(grid.end_us), rel.window_type)
+        if rel.window_type == "timestamp" and not self.d.inline_params:
+            lo = self.d.timestamp_param.format(p=lo)
+            hi = self.d.timestamp_param.format(p=hi)
+        wc = rel.window_column
+        where = [f"{wc} >= {lo}", f"{wc} < {hi}"]
+        where += [self.filter_sql(f) for f in q.filters]
+        selects: list[str] = []
+        if grid.bucket is not None:
+            selects.append(f"{self.bucket_key(grid)} AS __k")
+        selects += [f"{self.dim_expr(d)} AS __d{i}" for i, d in enumerate(q.dimensions)]
+        selects += [f"{m} AS {self.d.ident('m_' + name)}" for m, name in zip(self.metric_sql(), METRIC_NAMES, strict=True)]
+        n_keys = (grid.bucket is not None) + len(q.dimensions)
+        group = f" GROUP BY {', '.join(str(i + 1) for i in range(n_keys))}" if n_keys else ""
+        inner = (
+            f"SELECT *, {rel.time_us} AS __ut FROM {rel.table} WHERE {' AND '.join(where[:2])}"
+        )
+        # Derived local time once per row, only when something needs it.
+        needs_local = (grid.bucket is not None and grid.bucket.kind != "fixed") or any(
+            d in ("hour_of_day", "weekday") for d in (*q.dimensions, *(f.dimension for f in q.filters))
+        )
+        if needs_local:
+            inner = f"SELECT *, {self.local_us()} AS __lt FROM ({inner}) AS __w"
+        rest = where[2:]
+        sql = f"SELECT {', '.join(selects)} FROM ({inner}) AS __e"
+        if rest:
+            sql += f" WHERE {' AND '.join(rest)}"
+        sql += group
+        return CompiledQuery(sql, self.bind.params, grid.bucket is not None, q.dimensions)
+
+
+def compile_report(query: ReportQuery, relation: Relation, dialect: Dialect) -> CompiledQuery:
+    """``ReportQuery`` -> one SQL statement for ``dialect`` over ``relation``.
+
+    >>> from leadstats.model.report import ReportQuery
+    >>> from leadstats.query.dialect import DUCKDB
+    >>> q = ReportQuery.create("2026-03-01", "2026-03-02", bucket="60m")
+    >>> c = compile_report(q, Relation("events", "epoch_us(occurred_at)", "occurred_at"), DUCKDB)
+    >>> "+ 19800000000" in c.sql  # IST offset in microseconds, no per-row time zone call
+    True
+    """
+    return _Compiler(query, relation, dialect).compile()

@@ -1,0 +1,1 @@
+"""Importers that stream bounded batches from outside sources into the store."""

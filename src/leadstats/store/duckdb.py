@@ -1,0 +1,343 @@
+"""The embedded default: one DuckDB file, one writer, MVCC readers.
+
+Layout (see docs/storage.md):
+- ``events``: one row per event, UTC ``occurred_at``, ENUM types for ``event_type`` and
+  ``engagement_label``, a 64-bit ``id_hash`` of ``event_id`` for cheap duplicate checks, and ``weight``
+  (how many events the row stands for: 1, or an Analytics Engine ``_sample_interval``). Batches are
+  inserted in time order, so DuckDB's per-row-group min/max prune a report's window.
+- ``rollup_15m``: per 15-minute UTC slot and primary suspicion score, the metric sums. Every real UTC
+  offset is a multiple of 15 minutes, so these slots compose exactly into any bucket of 15 minutes or
+  more in any zone; time-only reports read a few thousand rows instead of millions. It is written in
+  the same transaction as the events, so it is never out of step.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from ..errors import StoreError
+from ..model.report import ReportQuery
+from ..model.schema import ENGAGEMENT_LABELS, EVENT_COLUMNS, EVENT_TYPES, HOT_LABELS, METRIC_NAMES
+from ..model.timegrid import US
+from ..query.compiler import Relation, compile_report
+from ..query.dialect import DUCKDB
+from .base import AppendResult, GroupRows
+
+SLOT_US = 900 * US
+_NO_SCORE = "'-inf'::DOUBLE"
+
+
+def _enum(values: tuple[str, ...]) -> str:
+    return ", ".join("'" + v + "'" for v in values)
+
+
+MIGRATIONS: list[tuple[int, str, list[str]]] = [
+    (
+        1,
+        "events table and 15-minute rollup",
+        [
+            f"CREATE TYPE event_type_t AS ENUM ({_enum(EVENT_TYPES)})",
+            f"CREATE TYPE engagement_t AS ENUM ({_enum(ENGAGEMENT_LABELS)})",
+            """CREATE TABLE events (
+                event_id VARCHAR NOT NULL,
+                id_hash UBIGINT NOT NULL,
+                occurred_at TIMESTAMP NOT NULL,
+                event_type event_type_t NOT NULL,
+                project VARCHAR, source VARCHAR, referer VARCHAR, cta VARCHAR,
+                utm_source VARCHAR, utm_medium VARCHAR, utm_campaign VARCHAR, utm_term VARCHAR,
+                utm_content VARCHAR,
+                engagement_label engagement_t,
+                vpn BOOLEAN,
+                suspicion_score DOUBLE,
+                country VARCHAR, region VARCHAR, city VARCHAR, phone_country_code VARCHAR,
+                lead_id VARCHAR)""",
+            f"""CREATE TABLE rollup_15m (
+                slot INTEGER NOT NULL,
+                suspicion DOUBLE NOT NULL,
+                {", ".join(f'"{m}" BIGINT NOT NULL' for m in METRIC_NAMES if m != "suspicious")},
+                PRIMARY KEY (slot, suspicion))""",
+        ],
+    ),
+    (
+        2,
+        "weight column for sampled sources (Analytics Engine _sample_interval)",
+        ["ALTER TABLE events ADD COLUMN weight INTEGER DEFAULT 1"],
+    ),
+]
+SCHEMA_VERSION = MIGRATIONS[-1][0]
+
+_EVENTS_REL = Relation("events", "epoch_us(occurred_at)", "occurred_at")
+_ROLLUP_REL = Relation(
+    "rollup_15m",
+    f"CAST(slot AS BIGINT) * {SLOT_US}",
+    "slot",
+    window_value=lambda us: us // SLOT_US,
+    window_type="Int64",
+    rollup=True,
+)
+
+
+def _connect(path: str, read_only: bool, wait_s: float) -> duckdb.DuckDBPyConnection:
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            return duckdb.connect(path, read_only=read_only)
+        except duckdb.IOException as exc:
+            text = str(exc)
+            if "lock" not in text.lower():
+                raise StoreError(f"cannot open {path}: {text}") from None
+            if time.monotonic() >= deadline:
+                raise StoreError(
+                    f"{path} is in use by another process (DuckDB allows one writer per file): stop it,"
+                    " or send events to its HTTP API instead"
+                ) from None
+            time.sleep(0.1)
+        except duckdb.Error as exc:
+            raise StoreError(f"cannot open {path}: {exc}") from None
+
+
+class DuckDBStore:
+    backend = "duckdb"
+
+    def __init__(self, path: str, *, read_only: bool = False, lock_wait_s: float = 10.0) -> None:
+        self.path = path
+        self.read_only = read_only
+        if read_only and path != ":memory:" and not os.path.exists(path):
+            raise StoreError(f"no leadstats store at {path}: import events first (leadstats import events)")
+        if path != ":memory:":
+            parent = os.path.dirname(os.path.abspath(path))
+            os.makedirs(parent, exist_ok=True)
+        self._con = _connect(path, read_only, lock_wait_s)
+        self._con.execute("SET TimeZone = 'UTC'")
+        self._write_lock = threading.Lock()
+        self._local = threading.local()
+        if not read_only:
+            self._migrate()
+            self._check_hashes()
+        self._weighted = self.get_state("weighted") == "1"
+
+    # -- schema ----------------------------------------------------------------------------------
+    def _migrate(self) -> None:
+        con = self._con
+        con.execute(
+            "CREATE TABLE IF NOT EXISTS leadstats_migrations "
+            "(version INTEGER PRIMARY KEY, name VARCHAR, applied_at TIMESTAMP DEFAULT current_timestamp)"
+        )
+        con.execute("CREATE TABLE IF NOT EXISTS leadstats_state (key VARCHAR PRIMARY KEY, value VARCHAR)")
+        done = {row[0] for row in con.execute("SELECT version FROM leadstats_migrations").fetchall()}
+        for version, name, statements in MIGRATIONS:
+            if version in done:
+                continue
+            con.execute("BEGIN TRANSACTION")
+            try:
+                for sql in statements:
+                    con.execute(sql)
+                con.execute("INSERT INTO leadstats_migrations (version, name) VALUES (?, ?)", [version, name])
+                con.execute("COMMIT")
+            except Exception:
+                con.execute("ROLLBACK")
+                raise
+
+    def schema_version(self) -> int:
+        row = self._con.cursor().execute("SELECT max(version) FROM leadstats_migrations").fetchone()
+        return int(row[0]) if row and row[0] is not None else 0
+
+    def _check_hashes(self) -> None:
+        """``id_hash`` uses DuckDB's hash(); re-derive it if a DuckDB upgrade changed that function."""
+        tag = f"duckdb-{duckdb.__version__}"
+        if self.get_state("id_hash") == tag:
+            return
+        bad = self._con.execute(
+            "SELECT count(*) FROM (SELECT * FROM events LIMIT 1000) WHERE id_hash <> hash(event_id)"
+        ).fetchone()
+        if bad and bad[0]:
+            self._con.execute("UPDATE events SET id_hash = hash(event_id)")
+        self.set_state("id_hash", tag)
+
+    # -- state -----------------------------------------------------------------------------------
+    def get_state(self, key: str) -> str | None:
+        try:
+            row = self._cursor().execute("SELECT value FROM leadstats_state WHERE key = ?", [key]).fetchone()
+        except duckdb.CatalogException:
+            return None
+        return None if row is None else str(row[0])
+
+    def set_state(self, key: str, value: str) -> None:
+        with self._write_lock:
+            self._con.execute(
+                "INSERT INTO leadstats_state VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                [key, value],
+            )
+
+    # -- writes ----------------------------------------------------------------------------------
+    def append(self, batch: pa.Table) -> AppendResult:
+        if self.read_only:
+            raise StoreError("this store was opened read-only")
+        if batch.num_rows == 0:
+            return AppendResult(0, 0)
+        with self._write_lock:
+            con = self._con
+            con.register("__batch", batch)
+            try:
+                con.execute("BEGIN TRANSACTION")
+                try:
+                    result = self._append_locked(con, batch.num_rows)
+                    con.execute("COMMIT")
+                except BaseException:
+                    con.execute("ROLLBACK")
+                    raise
+            finally:
+                con.unregister("__batch")
+                con.execute("DROP TABLE IF EXISTS __new")
+        return result
+
+    def _append_locked(self, con: duckdb.DuckDBPyConnection, n: int) -> AppendResult:
+        cols = ", ".join(f'"{c}"' for c in EVENT_COLUMNS)
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE __new AS
+            SELECT {cols}, CAST(weight AS INTEGER) AS weight, hash(event_id) AS id_hash
+            FROM (SELECT *, row_number() OVER () AS __pos FROM __batch)
+            QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY __pos) = 1"""
+        )
+        hit = con.execute("SELECT count(*) FROM __new WHERE id_hash IN (SELECT id_hash FROM events)").fetchone()
+        if hit and hit[0]:
+            # Exact check, only for rows whose hash is already stored (retries, re-imports).
+            con.execute(
+                """DELETE FROM __new WHERE event_id IN (
+                     SELECT e.event_id FROM events e
+                     WHERE e.id_hash IN (SELECT id_hash FROM __new))"""
+            )
+        row = con.execute("SELECT count(*), max(weight) FROM __new").fetchone()
+        accepted = int(row[0]) if row else 0
+        if accepted:
+            con.execute(
+                f"""INSERT INTO events (event_id, id_hash, {cols.replace('"event_id", ', '')}, weight)
+                SELECT event_id, id_hash, {cols.replace('"event_id", ', '')}, weight FROM __new
+                ORDER BY occurred_at"""
+            )
+            self._update_rollup(con)
+            if row and row[1] is not None and int(row[1]) != 1 and not self._weighted:
+                con.execute(
+                    "INSERT INTO leadstats_state VALUES ('weighted', '1') "
+                    "ON CONFLICT (key) DO UPDATE SET value = '1'"
+                )
+                self._weighted = True
+        return AppendResult(accepted, n - accepted)
+
+    @staticmethod
+    def _update_rollup(con: duckdb.DuckDBPyConnection) -> None:
+        hot = _enum(HOT_LABELS)
+        conds = {
+            "received": "true",
+            "submissions": "event_type IN ('primary', 'follow_up')",
+            "primary": "event_type = 'primary'",
+            "follow_up": "event_type = 'follow_up'",
+            "test": "event_type = 'test'",
+            "blocked": "event_type = 'blocked'",
+            "bot": "event_type = 'bot'",
+            "vpn": "event_type = 'primary' AND vpn",
+            "hot": f"event_type = 'primary' AND engagement_label IN ({hot})",
+        }
+        names = [m for m in METRIC_NAMES if m != "suspicious"]
+        sums = ", ".join(f"coalesce(sum(weight) FILTER (WHERE {conds[m]}), 0)" for m in names)
+        updates = ", ".join(f'"{m}" = rollup_15m."{m}" + excluded."{m}"' for m in names)
+        con.execute(
+            f"""INSERT INTO rollup_15m
+            SELECT CAST(epoch_us(occurred_at) // {SLOT_US} AS INTEGER) AS slot,
+                   CASE WHEN event_type = 'primary' AND suspicion_score IS NOT NULL
+                        THEN suspicion_score ELSE {_NO_SCORE} END AS suspicion,
+                   {sums}
+            FROM __new GROUP BY ALL
+            ON CONFLICT (slot, suspicion) DO UPDATE SET {updates}"""
+        )
+
+    def optimize(self) -> None:
+        """Rewrite ``events`` in time order so window pruning is perfect after out-of-order imports."""
+        with self._write_lock:
+            con = self._con
+            con.execute("BEGIN TRANSACTION")
+            try:
+                con.execute("CREATE TABLE __events_sorted AS SELECT * FROM events ORDER BY occurred_at")
+                con.execute("DROP TABLE events")
+                con.execute("ALTER TABLE __events_sorted RENAME TO events")
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            con.execute("CHECKPOINT")
+
+    # -- reads -----------------------------------------------------------------------------------
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        cur = getattr(self._local, "cursor", None)
+        if cur is None:
+            cur = self._con.cursor()
+            cur.execute("SET TimeZone = 'UTC'")
+            self._local.cursor = cur
+        return cur
+
+    def _rollup_ok(self, query: ReportQuery) -> bool:
+        grid = query.grid
+        if query.filters or any(d not in ("hour_of_day", "weekday") for d in query.dimensions):
+            return False
+        if grid.start_us % SLOT_US or grid.end_us % SLOT_US:
+            return False
+        return all(s.offset_us % SLOT_US == 0 and (s.start_us or 0) % SLOT_US == 0 for s in grid.segments)
+
+    def report_rows(self, query: ReportQuery) -> GroupRows:
+        if self._rollup_ok(query):
+            rel, engine = _ROLLUP_REL, "rollup"
+        else:
+            rel = _EVENTS_REL if not self._weighted else Relation(**{**_EVENTS_REL.__dict__, "weight": "weight"})
+            engine = "events"
+        compiled = compile_report(query, rel, DUCKDB)
+        try:
+            rows = self._cursor().execute(compiled.sql, compiled.params).fetchall()
+        except duckdb.CatalogException as exc:
+            raise StoreError(f"{self.path} is not a leadstats store: {exc}") from None
+        return GroupRows(rows, engine)
+
+    def count(self) -> int:
+        row = self._cursor().execute("SELECT coalesce(sum(weight), 0) FROM events").fetchone()
+        return int(row[0]) if row else 0
+
+    def health(self) -> dict[str, Any]:
+        cur = self._cursor()
+        rows, events = cur.execute("SELECT count(*), coalesce(sum(weight), 0) FROM events").fetchone() or (0, 0)
+        size = os.path.getsize(self.path) if self.path != ":memory:" and os.path.exists(self.path) else 0
+        return {
+            "backend": self.backend,
+            "path": self.path,
+            "rows": int(rows),
+            "events": int(events),
+            "schema_version": self.schema_version(),
+            "size_bytes": size,
+        }
+
+    def scan(self, batch_size: int = 100_000, after: str | None = None) -> Iterator[pa.Table]:
+        cols = ", ".join(
+            f'CAST("{c}" AS VARCHAR) AS "{c}"' if c in ("event_type", "engagement_label") else f'"{c}"'
+            for c in EVENT_COLUMNS
+        )
+        where = "WHERE event_id > $1" if after is not None else ""
+        sql = f"SELECT {cols}, CAST(weight AS BIGINT) AS weight FROM events {where} ORDER BY event_id"
+        reader = self._con.cursor().execute(sql, [after] if after is not None else []).to_arrow_reader(batch_size)
+        for rb in reader:
+            yield pa.Table.from_batches([rb])
+
+    def execute(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
+        """Read-only SQL for tools and tests (never exposed over HTTP)."""
+        return self._cursor().execute(sql, params or []).fetchall()
+
+    def close(self) -> None:
+        try:
+            self._con.close()
+        except duckdb.Error:
+            pass
+
