@@ -1,0 +1,172 @@
+"""KPI summary: the last N full local days against the N days before (HTTP ``GET /api/v1/summary``).
+
+Every front end (HTTP API, dashboard, MCP, digest) calls :func:`summary` and gets the same document,
+so its field names are part of the public contract (documented in ``docs/http-api.md``)::
+
+    {
+      "timezone": "Asia/Kolkata", "days": 7, "project": null, "suspicious_min": 40,
+      "current":  {"from": "2026-03-01T00:00:00+05:30", "to": "2026-03-08T00:00:00+05:30",
+                   "first_day": "2026-03-01", "last_day": "2026-03-07"},
+      "previous": {"from": "2026-02-22T00:00:00+05:30", "to": "2026-03-01T00:00:00+05:30",
+                   "first_day": "2026-02-22", "last_day": "2026-02-28"},
+      "metrics": {
+        "received":    {"value": 120, "previous": 100, "change": 20, "change_pct": 20.0},
+        "primary":     {...}, "submissions": {...},
+        "actual_pct":  {"value": 62.5, "previous": 60.0, "change": 2.5, "change_pct": 4.17},
+        "hot_pct": {...}, "bot_rate": {...}, "vpn_pct": {...}, "suspicious_pct": {...}
+      },
+      "top_projects":  [{"project": "Skyline", "primary": 40, "previous_primary": 35,
+                        "change_pct": 14.29, "hot": 12, "hot_pct": 30.0}, ...],   # at most 5
+      "top_countries": [{"country": "IN", ...same fields...}, ...]                 # at most 3
+    }
+
+Rules:
+- "full local days": the current window is ``[today - N days, today)`` at local midnight in ``tz``;
+  today (incomplete) is never counted. The previous window is the N days just before it.
+- Ratios are percentages from 0 to 100, rounded to 2 decimals, and ``null`` when the denominator is 0:
+  ``actual_pct`` = primary / received, ``hot_pct`` = hot / primary, ``bot_rate`` = (bot + blocked) /
+  received, ``vpn_pct`` = vpn / primary, ``suspicious_pct`` = suspicious / primary.
+- ``change`` = value - previous (percentage points for ratios); ``change_pct`` = relative change in
+  percent, ``null`` when previous is 0 or null.
+- Top lists rank by primary in the current window (ties: name), skip groups with no primary events;
+  a missing project or country is the group ``null``.
+
+>>> import leadstats
+>>> from datetime import date
+>>> ls = leadstats.connect(":memory:")
+>>> _ = ls.ingest([{"event_id": "a", "event_type": "primary", "occurred_at": "2026-03-05T06:00:00Z",
+...                 "project": "Skyline", "engagement_label": "Hot", "country": "India"}])
+>>> doc = summary(ls, days=7, today=date(2026, 3, 8))
+>>> doc["metrics"]["primary"]["value"], doc["metrics"]["hot_pct"]["value"], doc["top_countries"][0]["country"]
+(1, 100.0, 'IN')
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from .errors import QueryError
+from .model.report import ReportQuery, make_filter
+from .model.schema import DEFAULT_SUSPICIOUS_MIN
+from .model.timegrid import iso_local, local_midnight_us, zone
+
+if TYPE_CHECKING:
+    from .service import LeadStats
+
+MAX_DAYS = 366
+COUNT_METRICS: tuple[str, ...] = ("received", "primary", "submissions")
+#: ratio name -> (numerator metrics, denominator metric)
+RATIOS: dict[str, tuple[tuple[str, ...], str]] = {
+    "actual_pct": (("primary",), "received"),
+    "hot_pct": (("hot",), "primary"),
+    "bot_rate": (("bot", "blocked"), "received"),
+    "vpn_pct": (("vpn",), "primary"),
+    "suspicious_pct": (("suspicious",), "primary"),
+}
+SUMMARY_METRICS: tuple[str, ...] = (*COUNT_METRICS, *RATIOS)
+TOP_PROJECTS = 5
+TOP_COUNTRIES = 3
+
+
+def pct(numerator: float, denominator: float) -> float | None:
+    """``numerator / denominator`` in percent, 2 decimals; ``None`` when the denominator is 0."""
+    return round(100.0 * numerator / denominator, 2) if denominator else None
+
+
+def _change(value: float | None, previous: float | None) -> dict[str, Any]:
+    if value is None or previous is None:
+        return {"value": value, "previous": previous, "change": None, "change_pct": None}
+    diff = value - previous
+    change: float | int = round(diff, 2) if isinstance(diff, float) else diff
+    return {"value": value, "previous": previous, "change": change, "change_pct": pct(diff, previous)}
+
+
+def _ratio(totals: dict[str, int], name: str) -> float | None:
+    nums, den = RATIOS[name]
+    return pct(sum(totals[n] for n in nums), totals[den])
+
+
+def _window(start: date, days: int, tz_name: str) -> dict[str, str]:
+    tz = zone(tz_name)
+    end = start + timedelta(days=days)
+    return {
+        "from": iso_local(local_midnight_us(start, tz), tz),
+        "to": iso_local(local_midnight_us(end, tz), tz),
+        "first_day": start.isoformat(),
+        "last_day": (end - timedelta(days=1)).isoformat(),
+    }
+
+
+def summary(
+    ls: LeadStats,
+    *,
+    days: int = 7,
+    tz: str | None = None,
+    project: str | None = None,
+    today: date | None = None,
+) -> dict[str, Any]:
+    """KPIs for the last ``days`` full local days in ``tz`` against the ``days`` before (see module doc).
+
+    ``project`` restricts every figure to one project; ``today`` (a local date, default: now in ``tz``)
+    is the first day *not* counted.
+    """
+    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_DAYS:
+        raise QueryError(f"days must be a whole number from 1 to {MAX_DAYS}, got {days!r}", field="days")
+    tz_name = tz or ls.settings.timezone
+    tzinfo = zone(tz_name)
+    if today is None:
+        today = datetime.now(tzinfo).date()
+    cur_start = today - timedelta(days=days)
+    prev_start = cur_start - timedelta(days=days)
+    if prev_start.year < 1971 or today.year > 2199:
+        raise QueryError(f"today {today.isoformat()} is out of range", field="today")
+    filters = [make_filter("is", "project", [project])] if project is not None else []
+
+    def totals(start: date, dims: tuple[str, ...] = ()) -> Any:
+        query = ReportQuery.create(
+            start, start + timedelta(days=days), timezone=tz_name, dimensions=dims, filters=filters
+        )
+        return ls.run(query)
+
+    current = totals(cur_start).totals
+    previous = totals(prev_start).totals
+    metrics: dict[str, dict[str, Any]] = {}
+    for name in COUNT_METRICS:
+        metrics[name] = _change(current[name], previous[name])
+    for name in RATIOS:
+        metrics[name] = _change(_ratio(current, name), _ratio(previous, name))
+
+    def top(dim: str, limit: int) -> list[dict[str, Any]]:
+        now_rows = totals(cur_start, (dim,)).rows
+        before = {row[dim]: row["primary"] for row in totals(prev_start, (dim,)).rows}
+        ranked = sorted(
+            (r for r in now_rows if r["primary"] > 0),
+            key=lambda r: (-r["primary"], r[dim] is None, str(r[dim])),
+        )
+        out = []
+        for row in ranked[:limit]:
+            prev_primary = before.get(row[dim], 0)
+            out.append(
+                {
+                    dim: row[dim],
+                    "primary": row["primary"],
+                    "previous_primary": prev_primary,
+                    "change_pct": pct(row["primary"] - prev_primary, prev_primary),
+                    "hot": row["hot"],
+                    "hot_pct": pct(row["hot"], row["primary"]),
+                }
+            )
+        return out
+
+    return {
+        "timezone": tz_name,
+        "days": days,
+        "project": project,
+        "suspicious_min": int(DEFAULT_SUSPICIOUS_MIN),
+        "current": _window(cur_start, days, tz_name),
+        "previous": _window(prev_start, days, tz_name),
+        "metrics": metrics,
+        "top_projects": top("project", TOP_PROJECTS),
+        "top_countries": top("country", TOP_COUNTRIES),
+    }
