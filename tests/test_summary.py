@@ -76,10 +76,22 @@ def test_ratios_are_percentages_with_changes(ls: LeadStats) -> None:
 def test_top_lists_rank_by_primary(ls: LeadStats) -> None:
     doc = summary(ls, days=7, tz="Asia/Kolkata", today=TODAY)
     assert doc["top_projects"] == [
-        {"project": "Skyline", "primary": 3, "previous_primary": 1, "change_pct": 200.0, "hot": 1,
-         "hot_pct": 33.33},
-        {"project": "Alpha", "primary": 1, "previous_primary": 1, "change_pct": 0.0, "hot": 1,
-         "hot_pct": 100.0},
+        {
+            "project": "Skyline",
+            "primary": 3,
+            "previous_primary": 1,
+            "change_pct": 200.0,
+            "hot": 1,
+            "hot_pct": 33.33,
+        },
+        {
+            "project": "Alpha",
+            "primary": 1,
+            "previous_primary": 1,
+            "change_pct": 0.0,
+            "hot": 1,
+            "hot_pct": 100.0,
+        },
     ]
     countries = doc["top_countries"]
     assert [c["country"] for c in countries] == ["IN", "US"]  # India and IN are one group
@@ -102,8 +114,12 @@ def test_one_day_and_empty_store(tmp_path: Any) -> None:
     with leadstats.connect(str(tmp_path / "e.duckdb")) as empty:
         doc = summary(empty, days=1, tz="Asia/Kathmandu", today=TODAY)
         assert doc["current"]["from"] == "2026-03-07T00:00:00+05:45"
-        assert doc["metrics"]["hot_pct"] == {"value": None, "previous": None, "change": None,
-                                             "change_pct": None}
+        assert doc["metrics"]["hot_pct"] == {
+            "value": None,
+            "previous": None,
+            "change": None,
+            "change_pct": None,
+        }
         assert doc["top_projects"] == [] and doc["top_countries"] == []
 
 
