@@ -31,27 +31,55 @@ DEMO_TZ = "Asia/Kolkata"
 PLANTED: dict[str, Any] = {
     "low_quality_campaign": "mega_sale_broad",
     "hot_campaign": "founders_circle",
-    "bot_burst": {"project": "Skyline Residences", "source": "direct", "days_before_end": 3,
-                  "local_hours": (1, 4), "share_of_events": 0.01},
+    "bot_burst": {
+        "project": "Skyline Residences",
+        "source": "direct",
+        "days_before_end": 3,
+        "local_hours": (1, 4),
+        "share_of_events": 0.01,
+    },
 }
 
-PROJECTS = (("Skyline Residences", 0.27), ("Green Valley", 0.22), ("Harbor Point", 0.17),
-            ("Orchid Heights", 0.14), ("Metro Lofts", 0.12), ("Palm Grove", 0.08))
+PROJECTS = (
+    ("Skyline Residences", 0.27),
+    ("Green Valley", 0.22),
+    ("Harbor Point", 0.17),
+    ("Orchid Heights", 0.14),
+    ("Metro Lofts", 0.12),
+    ("Palm Grove", 0.08),
+)
 # (source, utm_medium, campaign, weight); the planted campaigns are listed by name.
 CAMPAIGNS = (
-    ("google", "cpc", "brand_search", 0.17), ("google", "cpc", "generic_search", 0.14),
-    ("google", "cpc", "pmax_projects", 0.09), ("meta", "paid_social", "lookalike_buyers", 0.12),
-    ("meta", "paid_social", "retarget_visitors", 0.08), ("meta", "paid_social", "mega_sale_broad", 0.22),
-    ("linkedin", "paid_social", "founders_circle", 0.015), ("bing", "cpc", "brand_search", 0.03),
-    ("email", "email", "monthly_newsletter", 0.035), ("direct", None, None, 0.06),
+    ("google", "cpc", "brand_search", 0.17),
+    ("google", "cpc", "generic_search", 0.14),
+    ("google", "cpc", "pmax_projects", 0.09),
+    ("meta", "paid_social", "lookalike_buyers", 0.12),
+    ("meta", "paid_social", "retarget_visitors", 0.08),
+    ("meta", "paid_social", "mega_sale_broad", 0.22),
+    ("linkedin", "paid_social", "founders_circle", 0.015),
+    ("bing", "cpc", "brand_search", 0.03),
+    ("email", "email", "monthly_newsletter", 0.035),
+    ("direct", None, None, 0.06),
     ("referral", "referral", None, 0.03),
 )
 GEO = (  # country, phone code, weight, ((region, city, weight), ...)
-    ("IN", "+91", 0.78, (("Maharashtra", "Mumbai", 0.24), ("Maharashtra", "Pune", 0.12),
-                         ("Karnataka", "Bengaluru", 0.17), ("Delhi", "New Delhi", 0.12),
-                         ("Telangana", "Hyderabad", 0.10), ("Tamil Nadu", "Chennai", 0.08),
-                         ("West Bengal", "Kolkata", 0.05), ("Gujarat", "Ahmedabad", 0.05),
-                         ("Haryana", "Gurugram", 0.04), ("Uttar Pradesh", "Noida", 0.03))),
+    (
+        "IN",
+        "+91",
+        0.78,
+        (
+            ("Maharashtra", "Mumbai", 0.24),
+            ("Maharashtra", "Pune", 0.12),
+            ("Karnataka", "Bengaluru", 0.17),
+            ("Delhi", "New Delhi", 0.12),
+            ("Telangana", "Hyderabad", 0.10),
+            ("Tamil Nadu", "Chennai", 0.08),
+            ("West Bengal", "Kolkata", 0.05),
+            ("Gujarat", "Ahmedabad", 0.05),
+            ("Haryana", "Gurugram", 0.04),
+            ("Uttar Pradesh", "Noida", 0.03),
+        ),
+    ),
     ("AE", "+971", 0.06, (("Dubai", "Dubai", 0.8), ("Abu Dhabi", "Abu Dhabi", 0.2))),
     ("US", "+1", 0.04, (("California", "San Jose", 0.4), ("New York", "New York", 0.35), ("Texas", "Austin", 0.25))),
     ("GB", "+44", 0.03, (("England", "London", 0.8), ("England", "Manchester", 0.2))),
@@ -65,8 +93,34 @@ GEO = (  # country, phone code, weight, ((region, city, weight), ...)
 CTAS = ("hero_enquire", "pricing_callback", "brochure_download", "whatsapp_chat", "site_visit")
 PAGES = ("", "pricing", "floor-plans", "offers", "contact")
 # Relative lead volume per local hour (IST): quiet nights, late-morning and evening peaks.
-HOURLY = np.array([0.6, 0.4, 0.3, 0.25, 0.25, 0.35, 0.6, 1.0, 1.8, 2.8, 3.6, 4.4, 4.6, 4.0, 3.5, 3.3,
-                   3.4, 3.8, 4.5, 4.8, 4.6, 3.8, 2.6, 1.4])
+HOURLY = np.array(
+    [
+        0.6,
+        0.4,
+        0.3,
+        0.25,
+        0.25,
+        0.35,
+        0.6,
+        1.0,
+        1.8,
+        2.8,
+        3.6,
+        4.4,
+        4.6,
+        4.0,
+        3.5,
+        3.3,
+        3.4,
+        3.8,
+        4.5,
+        4.8,
+        4.6,
+        3.8,
+        2.6,
+        1.4,
+    ]
+)
 WEEKDAY = np.array([1.0, 1.03, 1.02, 1.0, 0.95, 0.72, 0.68])  # Monday..Sunday
 TYPES = np.array(["primary", "follow_up", "test", "blocked", "bot"])
 
@@ -84,8 +138,9 @@ def _pick(rng: np.random.Generator, weights: np.ndarray, n: int) -> np.ndarray:
     return rng.choice(len(p), size=n, p=p)
 
 
-def _local_times(rng: np.random.Generator, n: int, start_us: int, end_us: int, hourly: np.ndarray,
-                 offset_us: int) -> np.ndarray:
+def _local_times(
+    rng: np.random.Generator, n: int, start_us: int, end_us: int, hourly: np.ndarray, offset_us: int
+) -> np.ndarray:
     """n instants in [start, end), distributed by local hour-of-day, weekday and a slow growth trend."""
     day0 = (start_us + offset_us) // (86_400 * US)
     day1 = (end_us + offset_us) // (86_400 * US)
@@ -155,8 +210,11 @@ def generate(spec: DemoSpec, batch_size: int = 250_000) -> Iterator[pa.Table]:
     city = _lookup(geo, city_idx, 1)
 
     # Quality: engagement, VPN and suspicion depend on the campaign.
-    label_p = np.where(hot_all[:, None], [0.05, 0.20, 0.45, 0.30],
-                       np.where(low_all[:, None], [0.72, 0.24, 0.03, 0.01], [0.38, 0.36, 0.19, 0.07]))
+    label_p = np.where(
+        hot_all[:, None],
+        [0.05, 0.20, 0.45, 0.30],
+        np.where(low_all[:, None], [0.72, 0.24, 0.03, 0.01], [0.38, 0.36, 0.19, 0.07]),
+    )
     lu = rng.random(total)
     label_idx = (lu[:, None] > np.cumsum(label_p, axis=1)).sum(axis=1)
     labels = np.array(["Cold", "Warm", "Hot", "Very Hot"], dtype=object)[np.minimum(label_idx, 3)]
@@ -164,8 +222,11 @@ def generate(spec: DemoSpec, batch_size: int = 250_000) -> Iterator[pa.Table]:
     labels = np.where(is_submit, labels, None)
     vpn = rng.random(total) < np.where(low_all, 0.22, 0.05)
     suspicious_draw = rng.random(total) < np.where(low_all, 0.42, 0.08)
-    score = np.where(suspicious_draw, rng.integers(8, 20, total) * 5, np.where(rng.random(total) < 0.3,
-                     rng.integers(1, 8, total) * 5, 0)).astype(float)
+    score = np.where(
+        suspicious_draw,
+        rng.integers(8, 20, total) * 5,
+        np.where(rng.random(total) < 0.3, rng.integers(1, 8, total) * 5, 0),
+    ).astype(float)
     score = np.where(is_submit, score, np.nan)
 
     slug = np.array([p[0].lower().replace(" ", "-") for p in PROJECTS], dtype=object)[project]
@@ -177,7 +238,7 @@ def generate(spec: DemoSpec, batch_size: int = 250_000) -> Iterator[pa.Table]:
 
     order = np.argsort(ts_all, kind="stable")
     for lo in range(0, total, batch_size):
-        idx = order[lo:lo + batch_size]
+        idx = order[lo : lo + batch_size]
         src = sources[camp_all[idx]]
         submit = is_submit[idx]
         table = {
@@ -187,23 +248,28 @@ def generate(spec: DemoSpec, batch_size: int = 250_000) -> Iterator[pa.Table]:
             "project": [PROJECTS[p][0] for p in project[idx]],
             "source": src.tolist(),
             "referer": referer[idx].tolist(),
-            "cta": np.where(submit, cta[idx], None).tolist(),
-            "utm_source": np.where(mediums[camp_all[idx]] != None, src, None).tolist(),  # noqa: E711
+            "cta": _masked(cta[idx], submit),
+            "utm_source": _masked(src, mediums[camp_all[idx]] != None),  # noqa: E711
             "utm_medium": mediums[camp_all[idx]].tolist(),
             "utm_campaign": campaigns[camp_all[idx]].tolist(),
             "utm_term": [None] * len(idx),
             "utm_content": [None] * len(idx),
             "engagement_label": labels[idx].tolist(),
-            "vpn": np.where(submit, vpn[idx], None).tolist(),
+            "vpn": _masked(vpn[idx], submit),
             "suspicion_score": [None if np.isnan(s) else float(s) for s in score[idx]],
             "country": country[idx].tolist(),
             "region": region[idx].tolist(),
             "city": city[idx].tolist(),
-            "phone_country_code": np.where(submit, phone[idx], None).tolist(),
+            "phone_country_code": _masked(phone[idx], submit),
             "lead_id": [f"{v:010x}" if s else None for v, s in zip(lead[idx], submit, strict=True)],
             "weight": np.ones(len(idx), np.int64),
         }
         yield pa.table(table, schema=STORE_SCHEMA)
+
+
+def _masked(values: np.ndarray, keep: np.ndarray) -> list[Any]:
+    """``values`` as a list with None where ``keep`` is false."""
+    return [v if k else None for v, k in zip(values.tolist(), keep.tolist(), strict=True)]
 
 
 def _lookup(geo: np.ndarray, city_idx: np.ndarray, field: int) -> np.ndarray:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import typer
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
 from ..sources.files import file_kind, file_size, import_file
 from .common import DbOption, console, err_console, handle_errors, import_app, is_terminal, open_service
@@ -25,11 +25,19 @@ def import_events(
         for path in files:
             if show_bar and path != "-":
                 unit = "rows" if file_kind(path) == "parquet" else "bytes"
-                columns = [TextColumn(f"[bold]{path}"), BarColumn(), DownloadColumn() if unit == "bytes"
-                           else TextColumn("{task.completed:,.0f}/{task.total:,.0f} rows"), TimeRemainingColumn()]
+                columns = [
+                    TextColumn(f"[bold]{path}"),
+                    BarColumn(),
+                    DownloadColumn() if unit == "bytes" else TextColumn("{task.completed:,.0f}/{task.total:,.0f} rows"),
+                    TimeRemainingColumn(),
+                ]
                 with Progress(*columns, console=err_console, transient=True) as bar:
                     task = bar.add_task(path, total=file_size(path))
-                    report = import_file(ls, path, lambda n, t=task: bar.advance(t, n))
+
+                    def advance(n: int, task: TaskID = task) -> None:
+                        bar.advance(task, n)
+
+                    report = import_file(ls, path, advance)
             else:
                 report = import_file(ls, path)
             for line in report.error_lines():

@@ -19,8 +19,13 @@ def render_table(result: ReportResult, title: str | None = None) -> Table:
     table = Table(title=title or result.query.describe(), title_justify="left", header_style="bold")
     for col in result.columns:
         table.add_column(col, justify="right" if col in METRIC_NAMES or col == "hour_of_day" else "left")
+    bucket = result.query.bucket
+    short = 16 if bucket and bucket.kind == "fixed" else 10  # "2026-03-07T10:00" / "2026-03-07"
     for row in result.rows:
-        table.add_row(*("—" if row.get(c) is None else str(row.get(c)) for c in result.columns))
+        cells = ["—" if row.get(c) is None else str(row.get(c)) for c in result.columns]
+        if bucket:
+            cells[0] = cells[0][:short].replace("T", " ")
+        table.add_row(*cells)
     if result.rows:
         lead = ["total"] + [""] * (len(result.columns) - len(METRIC_NAMES) - 1)
         table.add_section()
@@ -48,7 +53,9 @@ def report(
     start: str = typer.Option(..., "--from", help="Start (inclusive): a date = local midnight, or an ISO instant."),
     end: str = typer.Option(..., "--to", help="End (exclusive): a date = local midnight, or an ISO instant."),
     tz: str | None = TzOption,
-    bucket: str | None = typer.Option(None, "--bucket", help="15m 30m 60m|1h 2h 3h 4h 6h 12h 1d 1w 1mo; omit for none."),
+    bucket: str | None = typer.Option(
+        None, "--bucket", help="15m 30m 60m|1h 2h 3h 4h 6h 12h 1d 1w 1mo; omit for none."
+    ),
     by: str | None = typer.Option(None, "--by", help="Dimensions, comma-separated (see `leadstats schema`)."),
     filters: list[str] = typer.Option(
         [], "--filter", help="DIM=V1,V2 (is one of), DIM!=V (is none of), DIM~=V (contains); repeatable."

@@ -130,13 +130,10 @@ class Validator:
 
     def validate_json_lines(self, lines: pa.Array, rows: pa.Array) -> Validated:
         """Validate JSON texts (one object each): JSON Lines files and HTTP bodies."""
-        src = pa.Table.from_batches(
-            pa.table({"__row": rows, "line": lines}).to_batches(max_chunksize=_CHUNK)
-        )
+        table = pa.table({"__row": rows, "line": lines})
+        src = pa.Table.from_batches(table.to_batches(max_chunksize=_CHUNK), schema=table.schema)
         paths = ", ".join(f"'$.\"{name}\"'" for name in INPUT_FIELDS[:-1])
-        extract = ", ".join(
-            f"nullif(trim(__v[{i + 1}]), '') AS \"{name}\"" for i, name in enumerate(INPUT_FIELDS[:-1])
-        )
+        extract = ", ".join(f"nullif(trim(__v[{i + 1}]), '') AS \"{name}\"" for i, name in enumerate(INPUT_FIELDS[:-1]))
         sql = f"""
 SELECT __row, __perr, {extract}, CAST(NULL AS VARCHAR) AS weight FROM (
   SELECT __row,
@@ -150,7 +147,7 @@ SELECT __row, __perr, {extract}, CAST(NULL AS VARCHAR) AS weight FROM (
     def _run(self, src: pa.Table, source_sql: str) -> Validated:
         labels_case = " ".join(f"WHEN '{lab.lower()}' THEN '{lab}'" for lab in ENGAGEMENT_LABELS)
         strings = ", ".join(
-            f"left(s.\"{name}\", {REFERER_MAX}) AS referer" if name == "referer" else f's."{name}"'
+            f'left(s."{name}", {REFERER_MAX}) AS referer' if name == "referer" else f's."{name}"'
             for name in STRING_FIELDS
             if name != "country"
         )

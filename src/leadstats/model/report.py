@@ -65,9 +65,7 @@ def parse_dimensions(value: str | Sequence[str] | None) -> tuple[str, ...]:
         if not name:
             continue
         if name not in DIMENSIONS:
-            raise QueryError(
-                f"unknown dimension {name!r}: use one of {', '.join(DIMENSIONS)}", field="dimensions"
-            )
+            raise QueryError(f"unknown dimension {name!r}: use one of {', '.join(DIMENSIONS)}", field="dimensions")
         if name in dims:
             raise QueryError(f"dimension {name!r} is listed twice", field="dimensions")
         dims.append(name)
@@ -111,9 +109,7 @@ def make_filter(op: str, dimension: str, values: Any) -> Filter:
     if op not in FILTER_OPS:
         raise QueryError(f"unknown filter operator {op!r}: use is, is_not or contains", field="filters")
     if dimension not in DIMENSIONS:
-        raise QueryError(
-            f"unknown filter dimension {dimension!r}: use one of {', '.join(DIMENSIONS)}", field="filters"
-        )
+        raise QueryError(f"unknown filter dimension {dimension!r}: use one of {', '.join(DIMENSIONS)}", field="filters")
     if not isinstance(values, (list, tuple)):
         values = [values]
     if not values:
@@ -148,12 +144,13 @@ def parse_filters(value: Any) -> tuple[Filter, ...]:
 def parse_filter_expr(expr: str) -> Filter:
     """CLI / URL form: ``DIM=V1,V2`` (is one of), ``DIM!=V`` (is none of), ``DIM~=V`` (contains);
     values are CSV, so a value with a comma is quoted: ``project="Alpha, Phase 2",Skyline``."""
-    for sep, op in (("!=", "is_not"), ("~=", "contains"), ("=", "is")):
-        if sep in expr:
-            dim, _, raw = expr.partition(sep)
-            break
-    else:
+    idx = expr.find("=")
+    if idx <= 0:
         raise QueryError(f"bad filter {expr!r}: expected DIM=V1,V2 or DIM!=V", field="filters")
+    ops = {"!": "is_not", "~": "contains"}
+    op = ops.get(expr[idx - 1], "is")
+    dim = expr[: idx - 1] if op != "is" else expr[:idx]
+    raw = expr[idx + 1 :]
     try:
         rows = list(csv.reader([raw], skipinitialspace=False))
     except csv.Error as exc:

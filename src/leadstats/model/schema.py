@@ -140,9 +140,7 @@ BUCKET_ALIASES: dict[str, str] = {
 def describe() -> dict[str, object]:
     """The schema document served by ``leadstats schema``, ``GET /api/v1/schema`` and MCP."""
     return {
-        "dimensions": [
-            {"name": d.name, "type": d.kind, "description": d.description} for d in DIMENSIONS.values()
-        ],
+        "dimensions": [{"name": d.name, "type": d.kind, "description": d.description} for d in DIMENSIONS.values()],
         "metrics": [{"name": m.name, "description": m.description} for m in METRICS],
         "buckets": list(BUCKETS),
         "bucket_aliases": BUCKET_ALIASES,

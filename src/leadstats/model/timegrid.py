@@ -100,9 +100,7 @@ def parse_bound(value: object, tz: ZoneInfo, field: str) -> int:
             return local_midnight_us(date.fromisoformat(text), tz)
         dt = datetime.fromisoformat(text[:-1] + "+00:00" if text[-1] in "zZ" else text)
     except ValueError:
-        raise QueryError(
-            f"{field}: {value!r} is not a date (YYYY-MM-DD) or an ISO 8601 instant", field=field
-        ) from None
+        raise QueryError(f"{field}: {value!r} is not a date (YYYY-MM-DD) or an ISO 8601 instant", field=field) from None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=tz)
     return to_us(dt)
@@ -171,7 +169,7 @@ class TimeGrid:
         if bucket is not None and bucket.kind == "fixed":
             segs = _with_clamps(segs, bucket.seconds * US)
         grid = cls(tz, start_us, end_us, bucket, tuple(segs))
-        if bucket is not None and len(grid.keys()) > MAX_BUCKETS:
+        if bucket is not None and len(grid.bucket_keys()) > MAX_BUCKETS:
             raise QueryError(
                 f"the window holds more than {MAX_BUCKETS:,} {bucket.name} buckets: use a shorter window"
                 " or a wider bucket",
@@ -192,9 +190,11 @@ class TimeGrid:
             if s.start_us is not None and s.start_us <= us:
                 seg = s
         start = (us + seg.offset_us) // width * width - seg.offset_us
-        return start if seg.clamp_us is None else max(start, seg.clamp_us)
+        if seg.clamp_us is None or seg.start_us is None or start >= seg.start_us:
+            return start
+        return seg.clamp_us  # the lattice point fell before this segment: the boundary lies earlier
 
-    def keys(self) -> list[int]:
+    def bucket_keys(self) -> list[int]:
         """Every bucket key in the window, ascending (the zero-fill list).
 
         Keys are what the SQL returns: the bucket start in UTC microseconds for fixed buckets, the local
@@ -230,7 +230,7 @@ class TimeGrid:
         assert self.bucket is not None
         width = self.bucket.seconds * US
         keys = {self.fixed_bucket_start(self.start_us)}
-        bounds = [s.start_us for s in self.segments[1:]] + [self.end_us]
+        bounds = [s.start_us or 0 for s in self.segments[1:]] + [self.end_us]
         lo = self.start_us
         for seg, hi in zip(self.segments, bounds, strict=True):
             seg_lo = lo if seg.start_us is None else max(lo, seg.start_us)

@@ -16,7 +16,7 @@ from typing import Any
 
 from ..model.report import Filter, ReportQuery
 from ..model.schema import HOT_LABELS, METRIC_NAMES
-from ..model.timegrid import DAY_US, US, TimeGrid, from_us
+from ..model.timegrid import DAY_US, US, Segment, TimeGrid, from_us
 from .dialect import Dialect
 
 HOUR_US = 3600 * US
@@ -43,6 +43,8 @@ class Relation:
     columns: Mapping[str, str] = field(default_factory=dict)
     weight: str | None = None
     rollup: bool = False
+    # SQL that is true when a column holds "null", where that is not IS NULL (e.g. "blob1 = ''").
+    null_tests: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,10 @@ class _Compiler:
         self.rel = relation
         self.d = dialect
         self.bind = _Binder(dialect)
+        # Per-row UTC and local microseconds: columns of nested SELECTs, or inline expressions for a
+        # dialect without subqueries (Analytics Engine).
+        self.ut = "__ut" if dialect.subqueries else f"({relation.time_us})"
+        self.lt = "__lt" if dialect.subqueries else f"({self.local_us()})"
 
     # -- building blocks -------------------------------------------------------------------------
     def col(self, name: str) -> str:
@@ -99,20 +105,16 @@ class _Compiler:
     def div(self, a: str, b: int) -> str:
         return self.d.int_div.format(a=a, b=b)
 
-    def _by_segment(self, piece: Callable[[int, int | None], str]) -> str:
-        """CASE over the grid's constant-offset segments; ``piece(offset, clamp)`` gives each arm."""
+    def _by_segment(self, piece: Callable[[Segment], str]) -> str:
+        """CASE over the grid's constant-offset segments; ``piece(segment)`` gives each arm."""
         segs = self.q.grid.segments
-        ut = "__ut"
         if len(segs) == 1:
-            return piece(segs[0].offset_us, None)
-        arms = []
-        for seg, nxt in zip(segs, segs[1:], strict=False):
-            arms.append(f"WHEN {ut} < {nxt.start_us} THEN {piece(seg.offset_us, seg.clamp_us)}")
-        last = segs[-1]
-        return f"CASE {' '.join(arms)} ELSE {piece(last.offset_us, last.clamp_us)} END"
+            return piece(segs[0])
+        arms = [(f"{self.ut} < {nxt.start_us}", piece(seg)) for seg, nxt in zip(segs, segs[1:], strict=False)]
+        return self.d.case(arms, piece(segs[-1]))
 
     def local_us(self) -> str:
-        return self._by_segment(lambda off, _clamp: f"(__ut + {off})")
+        return self._by_segment(lambda seg: f"({self.ut} + {seg.offset_us})")
 
     def bucket_key(self, grid: TimeGrid) -> str:
         assert grid.bucket is not None
@@ -120,12 +122,16 @@ class _Compiler:
         if kind == "fixed":
             width = grid.bucket.seconds * US
 
-            def arm(off: int, clamp: int | None) -> str:
-                start = f"{self.div(f'__ut + {off}', width)} * {width} - {off}"
-                return start if clamp is None else self.d.greatest.format(a=start, b=clamp)
+            def arm(seg: Segment) -> str:
+                # The lattice point of this segment's offset; if it falls before the segment began, the
+                # bucket started earlier, at the segment's precomputed clamp (see timegrid).
+                start = f"({self.div(f'{self.ut} + {seg.offset_us}', width)} * {width} - {seg.offset_us})"
+                if seg.clamp_us is None:
+                    return start
+                return self.d.case([(f"{start} >= {seg.start_us}", start)], str(seg.clamp_us))
 
             return self._by_segment(arm)
-        day = self.div("__lt", DAY_US)
+        day = self.div(self.lt, DAY_US)
         if kind == "day":
             return day
         if kind == "week":
@@ -134,9 +140,9 @@ class _Compiler:
 
     def dim_expr(self, name: str) -> str:
         if name == "hour_of_day":
-            return f"{self.div('__lt', HOUR_US)} % 24"
+            return f"{self.div(self.lt, HOUR_US)} % 24"
         if name == "weekday":
-            return f"({self.div('__lt', DAY_US)} + 3) % 7 + 1"
+            return f"({self.div(self.lt, DAY_US)} + 3) % 7 + 1"
         return self.col(name)
 
     def filter_sql(self, f: Filter) -> str:
@@ -152,15 +158,17 @@ class _Compiler:
             else:
                 listed = ", ".join(self.bind(v, _type_of(v)) for v in values)
             parts.append(f"{expr} IN ({listed})")
+        null_test = self.rel.null_tests.get(f.dimension)
+        is_null = null_test or f"{expr} IS NULL"
         if f.op == "is":
             if has_null:
-                parts.append(f"{expr} IS NULL")
+                parts.append(is_null)
             return "(" + " OR ".join(parts) + ")"
         # is_not: "is none of" keeps rows whose value is null unless null itself is listed.
         if has_null:
             parts = [f"NOT ({parts[0]})"] if parts else []
-            return "(" + " AND ".join([f"{expr} IS NOT NULL", *parts]) + ")"
-        return f"({expr} IS NULL OR NOT ({parts[0]}))"
+            return "(" + " AND ".join([f"NOT ({null_test})" if null_test else f"{expr} IS NOT NULL", *parts]) + ")"
+        return f"({is_null} OR NOT ({parts[0]}))"
 
     def metric_sql(self) -> list[str]:
         smin = self.bind(self.q.suspicious_min, _type_of(self.q.suspicious_min))
@@ -168,8 +176,8 @@ class _Compiler:
             out = []
             for name in METRIC_NAMES:
                 if name == "suspicious":
-                    cond = f"{self.col('suspicion')} >= {smin}"
-                    out.append(self.d.sum_if.format(value=self.col("primary"), cond=cond))
+                    above = f"{self.col('suspicion')} >= {smin}"
+                    out.append(self.d.sum_if.format(value=self.col("primary"), cond=above))
                 else:
                     out.append(self.d.total.format(value=self.col(name)))
             return out
@@ -195,9 +203,7 @@ class _Compiler:
             if w is None:
                 out.append("count(*)" if cond is None else self.d.count_if.format(cond=cond))
             else:
-                out.append(
-                    self.d.total.format(value=w) if cond is None else self.d.sum_if.format(value=w, cond=cond)
-                )
+                out.append(self.d.total.format(value=w) if cond is None else self.d.sum_if.format(value=w, cond=cond))
         return out
 
     # -- the statement ---------------------------------------------------------------------------
@@ -215,12 +221,19 @@ class _Compiler:
         if grid.bucket is not None:
             selects.append(f"{self.bucket_key(grid)} AS __k")
         selects += [f"{self.dim_expr(d)} AS __d{i}" for i, d in enumerate(q.dimensions)]
-        selects += [f"{m} AS {self.d.ident('m_' + name)}" for m, name in zip(self.metric_sql(), METRIC_NAMES, strict=True)]
+        selects += [
+            f"{m} AS {self.d.ident('m_' + name)}" for m, name in zip(self.metric_sql(), METRIC_NAMES, strict=True)
+        ]
         n_keys = (grid.bucket is not None) + len(q.dimensions)
         group = f" GROUP BY {', '.join(str(i + 1) for i in range(n_keys))}" if n_keys else ""
-        inner = (
-            f"SELECT *, {rel.time_us} AS __ut FROM {rel.table} WHERE {' AND '.join(where[:2])}"
-        )
+        if n_keys and self.d.group_by_alias:
+            aliases = (["__k"] if grid.bucket is not None else []) + [f"__d{i}" for i in range(len(q.dimensions))]
+            group = f" GROUP BY {', '.join(aliases)}"
+        if not self.d.subqueries:
+            # One table, one SELECT: the time expressions are already inlined (self.ut / self.lt).
+            sql = f"SELECT {', '.join(selects)} FROM {rel.table} WHERE {' AND '.join(where)}{group}"
+            return CompiledQuery(sql, self.bind.params, grid.bucket is not None, q.dimensions)
+        inner = f"SELECT *, {rel.time_us} AS __ut FROM {rel.table} WHERE {' AND '.join(where[:2])}"
         # Derived local time once per row, only when something needs it.
         needs_local = (grid.bucket is not None and grid.bucket.kind != "fixed") or any(
             d in ("hour_of_day", "weekday") for d in (*q.dimensions, *(f.dimension for f in q.filters))

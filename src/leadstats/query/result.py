@@ -26,9 +26,7 @@ def _sort_key(value: Any) -> tuple[int, Any]:
     return (1, "") if value is None else (0, value)
 
 
-def assemble(
-    query: ReportQuery, rows: list[tuple[Any, ...]], meta: dict[str, Any]
-) -> ReportResult:
+def assemble(query: ReportQuery, rows: list[tuple[Any, ...]], meta: dict[str, Any]) -> ReportResult:
     """Build the result document from ``(key?, dims..., metrics...)`` tuples."""
     grid = query.grid
     bucketed = grid.bucket is not None
@@ -46,7 +44,7 @@ def assemble(
     if not n_dims:
         # Time-only (or no bucket at all): every bucket of the window, zero-filled.
         by_key = {key: metrics for key, _dims, metrics in grouped}
-        keys: list[int | None] = list(grid.keys()) if bucketed else [None]
+        keys: list[int | None] = list(grid.bucket_keys()) if bucketed else [None]
         if bucketed:
             extra = set(by_key) - set(keys)  # cannot happen unless a backend disagrees; never drop data
             keys = sorted(set(keys) | {k for k in extra if k is not None})  # type: ignore[type-var]

@@ -46,8 +46,14 @@ def file_kind(path: str) -> str:
     if path == "-":
         return "jsonl"
     lower = path.lower()
-    for suffix, kind in ((".jsonl", "jsonl"), (".ndjson", "jsonl"), (".json", "jsonl"), (".csv", "csv"),
-                         (".parquet", "parquet"), (".pq", "parquet")):
+    for suffix, kind in (
+        (".jsonl", "jsonl"),
+        (".ndjson", "jsonl"),
+        (".json", "jsonl"),
+        (".csv", "csv"),
+        (".parquet", "parquet"),
+        (".pq", "parquet"),
+    ):
         if lower.endswith(suffix) or lower.endswith(suffix + ".gz"):
             return kind
     raise InputError(f"{path}: unknown file type: use .jsonl, .ndjson, .csv or .parquet (or - for stdin)")

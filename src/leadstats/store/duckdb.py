@@ -13,6 +13,7 @@ Layout (see docs/storage.md):
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -218,15 +219,14 @@ class DuckDBStore:
         accepted = int(row[0]) if row else 0
         if accepted:
             con.execute(
-                f"""INSERT INTO events (event_id, id_hash, {cols.replace('"event_id", ', '')}, weight)
-                SELECT event_id, id_hash, {cols.replace('"event_id", ', '')}, weight FROM __new
+                f"""INSERT INTO events (event_id, id_hash, {cols.replace('"event_id", ', "")}, weight)
+                SELECT event_id, id_hash, {cols.replace('"event_id", ', "")}, weight FROM __new
                 ORDER BY occurred_at"""
             )
             self._update_rollup(con)
             if row and row[1] is not None and int(row[1]) != 1 and not self._weighted:
                 con.execute(
-                    "INSERT INTO leadstats_state VALUES ('weighted', '1') "
-                    "ON CONFLICT (key) DO UPDATE SET value = '1'"
+                    "INSERT INTO leadstats_state VALUES ('weighted', '1') ON CONFLICT (key) DO UPDATE SET value = '1'"
                 )
                 self._weighted = True
         return AppendResult(accepted, n - accepted)
@@ -309,7 +309,8 @@ class DuckDBStore:
 
     def health(self) -> dict[str, Any]:
         cur = self._cursor()
-        rows, events = cur.execute("SELECT count(*), coalesce(sum(weight), 0) FROM events").fetchone() or (0, 0)
+        counted = cur.execute("SELECT count(*), coalesce(sum(weight), 0) FROM events").fetchone()
+        rows, events = counted if counted else (0, 0)
         size = os.path.getsize(self.path) if self.path != ":memory:" and os.path.exists(self.path) else 0
         return {
             "backend": self.backend,
@@ -328,6 +329,7 @@ class DuckDBStore:
         where = "WHERE event_id > $1" if after is not None else ""
         sql = f"SELECT {cols}, CAST(weight AS BIGINT) AS weight FROM events {where} ORDER BY event_id"
         reader = self._con.cursor().execute(sql, [after] if after is not None else []).to_arrow_reader(batch_size)
+        assert reader is not None
         for rb in reader:
             yield pa.Table.from_batches([rb])
 
@@ -336,8 +338,5 @@ class DuckDBStore:
         return self._cursor().execute(sql, params or []).fetchall()
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(duckdb.Error):
             self._con.close()
-        except duckdb.Error:
-            pass
-

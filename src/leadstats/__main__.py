@@ -1,0 +1,5 @@
+"""``python -m leadstats`` runs the CLI."""
+
+from .cli import main
+
+main()

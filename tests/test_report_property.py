@@ -1,0 +1,88 @@
+"""Property test: on random small event sets and random queries, the engine equals the contract read
+by a plain-Python evaluator (tests/reference.py)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import leadstats
+from reference import evaluate
+
+ZONES = ["Asia/Kolkata", "Asia/Kathmandu", "America/New_York", "UTC", "Australia/Lord_Howe"]
+BUCKETS = [None, "15m", "30m", "60m", "2h", "3h", "4h", "6h", "12h", "1d", "1w", "1mo"]
+DIMS = ["project", "country", "event_type", "vpn", "engagement_label", "hour_of_day", "weekday", "utm_campaign"]
+# Around the 2026 New York DST changes and an ordinary IST week.
+ANCHORS = [datetime(2026, 3, 7, tzinfo=UTC), datetime(2026, 10, 31, tzinfo=UTC), datetime(2026, 4, 4, tzinfo=UTC)]
+
+events_st = st.lists(
+    st.fixed_dictionaries(
+        {
+            "anchor": st.sampled_from(ANCHORS),
+            "offset_ms": st.integers(0, 4 * 86_400_000),
+            "event_type": st.sampled_from(["primary", "follow_up", "test", "blocked", "bot"]),
+            "project": st.sampled_from(["Alpha, Phase 2", "Skyline", None]),
+            "country": st.sampled_from(["IN", "US", None]),
+            "vpn": st.sampled_from([True, False, None]),
+            "engagement_label": st.sampled_from(["Cold", "Hot", "Very Hot", None]),
+            "suspicion_score": st.sampled_from([None, 0, 39.5, 40, 80]),
+            "utm_campaign": st.sampled_from(["brand", "mega", None]),
+        }
+    ),
+    max_size=40,
+)
+
+
+@st.composite
+def queries(draw: st.DrawFn) -> dict[str, Any]:
+    anchor = draw(st.sampled_from(ANCHORS))
+    start = anchor + timedelta(minutes=draw(st.integers(0, 2 * 24 * 4)) * 15 + draw(st.sampled_from([0, 0, 7])))
+    end = start + timedelta(minutes=draw(st.integers(1, 3 * 24 * 4)) * 15)
+    flt = draw(
+        st.lists(
+            st.sampled_from(
+                [
+                    ["is", "project", ["Alpha, Phase 2"]],
+                    ["is_not", "country", ["IN"]],
+                    ["is", "country", [None, "US"]],
+                    ["contains", "project", ["sky"]],
+                    ["is", "hour_of_day", [10, 11, 12]],
+                    ["is_not", "vpn", [True]],
+                ]
+            ),
+            max_size=2,
+            unique_by=lambda f: f[1],
+        )
+    )
+    return {
+        "from": start.isoformat(),
+        "to": end.isoformat(),
+        "timezone": draw(st.sampled_from(ZONES)),
+        "bucket": draw(st.sampled_from(BUCKETS)),
+        "dimensions": draw(st.lists(st.sampled_from(DIMS), max_size=2, unique=True)),
+        "filters": flt,
+        "suspicious_min": draw(st.sampled_from([40, 0, 39.5])),
+    }
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(raw=events_st, q=queries())
+def test_engine_equals_reference(raw: list[dict[str, Any]], q: dict[str, Any]) -> None:
+    events = []
+    for i, r in enumerate(raw):
+        at = r["anchor"] + timedelta(milliseconds=r["offset_ms"])
+        e = {k: v for k, v in r.items() if k not in ("anchor", "offset_ms")}
+        e.update(event_id=f"e{i}", occurred_at=at.isoformat().replace("+00:00", "Z"))
+        events.append(e)
+    ls = leadstats.connect(":memory:")
+    try:
+        assert ls.ingest(events).accepted == len(events)
+        doc = ls.query(q).to_dict()
+    finally:
+        ls.close()
+    expected = evaluate(events, q)
+    assert doc["rows"] == expected["rows"]
+    assert doc["totals"] == expected["totals"]
