@@ -1,17 +1,36 @@
-"""SQL dialect differences as one small table (the sqlglot habit), not as copied queries."""
+"""SQL dialect differences as one small table (the sqlglot habit), not as copied queries.
+
+Three engines read the same compiled report: DuckDB (the embedded default), ClickHouse (chDB and
+servers) and Cloudflare Workers Analytics Engine, whose SQL API is a small ClickHouse subset with no
+bound parameters, no subqueries, no JOIN and no WITH. Everything that differs between them is a field
+here; the compiler never branches on a dialect's name.
+
+Note on ClickHouse time functions: ``toStartOfInterval(t, INTERVAL n MINUTE, tz)`` counts minute
+intervals from the Unix epoch, so its "hours" in Asia/Kolkata start at :30 local time; none of the
+dialects below use it. Buckets are integer arithmetic on UTC microseconds with the zone's offsets per
+constant-offset segment (see :mod:`leadstats.model.timegrid`).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
+
+
+class SQLText(str):
+    """Trusted SQL produced by leadstats itself (never user input): :meth:`Dialect.literal` passes it
+    through unquoted. Used for window bounds such as ``toDateTime(1772303400)`` on Analytics Engine."""
 
 
 @dataclass(frozen=True)
 class Dialect:
     """How one engine spells the few things the report compiler needs.
 
-    Templates use ``str.format`` fields. ``param`` renders a bound parameter placeholder; a dialect
-    without bound parameters (Analytics Engine) sets ``inline_params`` and gets escaped literals.
+    Templates use ``str.format`` fields. ``param_style`` says how a bound parameter is written; a
+    dialect without bound parameters (Analytics Engine) sets ``inline_params`` and gets escaped
+    literals. ``subqueries`` False makes the compiler inline the per-row time expressions instead of
+    nesting SELECTs; ``group_by_alias`` groups by output aliases instead of positions.
     """
 
     name: str
@@ -27,20 +46,43 @@ class Dialect:
     param_style: str = "numbered"  # numbered: $1, positional list | named: {name:Type}
     inline_params: bool = False
     quote: str = '"'
+    subqueries: bool = True
+    group_by_alias: bool = False
+    case_as_if: bool = False  # nested if(c, a, b) instead of CASE WHEN (Analytics Engine)
 
     def ident(self, name: str) -> str:
         return f"{self.quote}{name}{self.quote}"
 
     def literal(self, value: Any) -> str:
-        """An escaped SQL literal, for dialects without bound parameters."""
+        """An escaped SQL literal, for dialects without bound parameters.
+
+        >>> ANALYTICS_ENGINE.literal("O'Brien \\\\ Co")
+        "'O\\\\'Brien \\\\\\\\ Co'"
+        """
+        if isinstance(value, SQLText):
+            return str(value)
         if value is None:
             return "NULL"
         if isinstance(value, bool):
             return "1" if value else "0"
-        if isinstance(value, (int, float)):
+        if isinstance(value, int):
+            return str(value)
+        if isinstance(value, float):
             return repr(value)
         text = str(value).replace("\\", "\\\\").replace("'", "\\'")
+        # Control characters cannot end a literal, but keep the statement on one readable line.
+        text = text.replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t").replace("\0", "\\0")
         return f"'{text}'"
+
+    def case(self, arms: Sequence[tuple[str, str]], default: str) -> str:
+        """``CASE WHEN c THEN v ... ELSE d END``, or nested ``if()`` where CASE is not available."""
+        if self.case_as_if:
+            out = default
+            for cond, value in reversed(arms):
+                out = f"if({cond}, {value}, {out})"
+            return out
+        whens = " ".join(f"WHEN {cond} THEN {value}" for cond, value in arms)
+        return f"CASE {whens} ELSE {default} END"
 
     def with_(self, **changes: Any) -> Dialect:
         return replace(self, **changes)
@@ -55,11 +97,36 @@ CLICKHOUSE = Dialect(
     count_if="countIf({cond})",
     sum_if="sumIf({value}, {cond})",
     greatest="greatest({a}, {b})",
-    month_first_day="toRelativeDayNum(toStartOfMonth(toDate(toInt32({d}))))",
+    # Day number -> day number of the 1st of its month. toDate32(Int) reads days since 1970-01-01 and covers
+    # 1900..2299 (toStartOfMonth would return a Date, which ends in 2149).
+    month_first_day="({d}) - toDayOfMonth(toDate32(toInt32({d}))) + 1",
     contains="positionCaseInsensitiveUTF8({col}, {value}) > 0",
     timestamp_param="{p}",
     param_style="named",
     quote="`",
 )
 
-DIALECTS: dict[str, Dialect] = {d.name: d for d in (DUCKDB, CLICKHOUSE)}
+#: Cloudflare Workers Analytics Engine SQL API. Only functions from its SQL reference are used: intDiv,
+#: if, sum, toUInt32, toDateTime, toDayOfMonth, lower, position. Values are escaped literals; dimension
+#: names come from the registry only.
+ANALYTICS_ENGINE = Dialect(
+    "analytics_engine",
+    epoch_us="toUInt32({col}) * 1000000",
+    int_div="intDiv({a}, {b})",
+    count_if="sum(if({cond}, 1, 0))",
+    sum_if="sum(if({cond}, {value}, 0))",
+    total="sum({value})",
+    greatest="if(({a}) > ({b}), ({a}), ({b}))",
+    month_first_day="({d}) - toDayOfMonth(toDateTime(({d}) * 86400, 'UTC')) + 1",
+    # An empty blob is null on Analytics Engine; null never contains anything.
+    contains="({col} != '' AND position(lower({col}), lower({value})) > 0)",
+    timestamp_param="{p}",
+    param_style="inline",
+    inline_params=True,
+    quote="",
+    subqueries=False,
+    group_by_alias=True,
+    case_as_if=True,
+)
+
+DIALECTS: dict[str, Dialect] = {d.name: d for d in (DUCKDB, CLICKHOUSE, ANALYTICS_ENGINE)}
