@@ -1,3 +1,94 @@
-"""`leadstats serve` commands (filled in by their own issue)."""
+"""``leadstats serve``: the HTTP API (ingest, reports, summary, metrics) on uvicorn."""
 
 from __future__ import annotations
+
+import ipaddress
+import logging
+import signal
+from types import FrameType
+
+import typer
+
+from ..errors import InputError
+from ..settings import Settings
+from .common import DbOption, app, handle_errors, open_service
+
+log = logging.getLogger("leadstats.serve")
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback addresses (127.0.0.0/8, ::1)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_serve_config(settings: Settings, host: str, insecure_local: bool) -> None:
+    """Refuse to serve without tokens (unless --insecure-local) and insecure-local off loopback."""
+    if insecure_local and not is_loopback(host):
+        raise InputError(
+            f"--insecure-local serves only on loopback (127.0.0.1, ::1, localhost), not {host}", field="host"
+        )
+    if not settings.ingest_tokens and not settings.read_tokens and not insecure_local:
+        raise InputError(
+            "no tokens configured: set LEADSTATS_INGEST_TOKENS and/or LEADSTATS_READ_TOKENS "
+            "(comma-separated bearer tokens), or pass --insecure-local to serve without auth on loopback",
+            field="tokens",
+        )
+
+
+def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    # uvicorn shuts down gracefully on SIGTERM, then re-raises the signal: exit 0 instead of dying,
+    # so the store is closed (checkpointed) on the way out.
+    raise SystemExit(0)
+
+
+@app.command()
+@handle_errors
+def serve(
+    db: str | None = DbOption,
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind."),
+    port: int = typer.Option(8000, "--port", min=1, max=65535, help="Port to bind."),
+    insecure_local: bool = typer.Option(
+        False, "--insecure-local", help="Serve without tokens; only allowed on a loopback address."
+    ),
+    log_level: str = typer.Option("info", "--log-level", help="debug, info, warning or error."),
+    shutdown_timeout: int = typer.Option(
+        30, "--shutdown-timeout", help="Seconds to let in-flight requests finish on SIGTERM/SIGINT."
+    ),
+) -> None:
+    """Serve the HTTP API (docs/http-api.md). Tokens: LEADSTATS_INGEST_TOKENS, LEADSTATS_READ_TOKENS."""
+    import uvicorn
+
+    from ..api import create_app
+    from ..api.observability import configure_logging
+
+    settings = Settings.from_env()
+    check_serve_config(settings, host, insecure_local)
+    configure_logging(log_level)
+    with open_service(db) as ls:
+        api = create_app(ls, ls.settings, insecure_local=insecure_local)
+        auth = "tokens" if api.state.auth.configured else "none (insecure-local)"
+        log.info(
+            "serving",
+            extra={"fields": {"url": f"http://{host}:{port}", "auth": auth, "store": ls.store.backend}},
+        )
+        config = uvicorn.Config(
+            api,
+            host=host,
+            port=port,
+            log_config=None,
+            access_log=False,
+            server_header=False,
+            timeout_graceful_shutdown=shutdown_timeout,
+            lifespan="on",
+        )
+        previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
+        try:
+            uvicorn.Server(config).run()
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+            log.info("stopped")

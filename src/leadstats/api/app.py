@@ -1,0 +1,169 @@
+"""The FastAPI app factory: routes, the one error handler, middleware, lifespan and extension hooks."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException
+
+from .. import __version__
+from ..errors import AuthError, LeadStatsError, RateLimited
+from ..service import LeadStats
+from ..settings import Settings
+from .auth import Authenticator
+from .observability import Metrics, ObservabilityMiddleware
+from .routes import json_response, router
+from .writer import GroupCommitWriter
+
+log = logging.getLogger("leadstats.api")
+STATIC_DIR = Path(__file__).resolve().parent.parent / "web" / "static"
+
+_STATUS_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+    415: "unsupported_media_type",
+    422: "invalid_parameter",
+    429: "rate_limited",
+}
+
+DESCRIPTION = """Lead statistics over HTTP: the Worker sends events, dashboards and agents read reports.
+
+Auth: `Authorization: Bearer <token>`. Ingest tokens (`LEADSTATS_INGEST_TOKENS`) may only
+`POST /api/v1/events`; read tokens (`LEADSTATS_READ_TOKENS`) may only read. `/healthz` and
+`/openapi.json` are open. Errors are always `{"error": {"code", "message", "field"}}`.
+See docs/http-api.md for curl examples and the Cloudflare Worker snippet."""
+
+
+def _validation_message(exc: RequestValidationError) -> tuple[str, str | None, bool]:
+    """(message, field, body_unparseable) for FastAPI's parameter/body validation errors."""
+    errors = list(exc.errors())
+    if not errors:
+        return "invalid request", None, False
+    first = errors[0]
+    loc = [str(p) for p in first.get("loc", ())]
+    where = loc[0] if loc else ""
+    name = loc[-1] if len(loc) > 1 else (loc[0] if loc else None)
+    if first.get("type") == "json_invalid":
+        return "request body is not valid JSON", "body", True
+    text = f"{where} {'.'.join(loc[1:])}: {first.get('msg', 'invalid')}".strip()
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return text + more, name, False
+
+
+async def handle_error(request: Request, exc: Exception) -> Response:
+    """The one place errors become HTTP: ``{"error": {"code", "message", "field"}}``, never a traceback."""
+    headers: dict[str, str] = {}
+    if isinstance(exc, LeadStatsError):
+        status, body = exc.http_status, exc.to_dict()
+        if isinstance(exc, RateLimited):
+            headers["Retry-After"] = str(exc.retry_after)
+        if isinstance(exc, AuthError):
+            headers["WWW-Authenticate"] = "Bearer"
+    elif isinstance(exc, RequestValidationError):
+        message, field, unparseable = _validation_message(exc)
+        status = 400 if unparseable else 422
+        body = {"code": "invalid_input" if unparseable else "invalid_parameter", "message": message, "field": field}
+    elif isinstance(exc, HTTPException):
+        status = exc.status_code
+        detail = exc.detail if isinstance(exc.detail, str) else "request refused"
+        if status == 404 and detail == "Not Found":
+            detail = f"no route {request.method} {request.url.path}"
+        body = {
+            "code": _STATUS_CODES.get(status, "error"),
+            "message": detail,
+            "field": "body" if status == 413 else None,
+        }
+        headers.update(exc.headers or {})
+    else:
+        log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+        status, body = (
+            500,
+            {"code": "internal_error", "message": "internal error (logged on the server)", "field": None},
+        )
+    response = json_response({"error": body}, status)
+    response.headers.update(headers)
+    return response
+
+
+LifespanHook = Callable[[], AbstractAsyncContextManager[Any]]
+
+
+def create_app(ls: LeadStats, settings: Settings | None = None, *, insecure_local: bool = False) -> FastAPI:
+    """The leadstats HTTP API over ``ls``.
+
+    ``app.state`` carries ``ls``, ``settings``, ``auth`` (an :class:`~leadstats.api.auth.Authenticator`
+    that extensions can reuse), ``writer`` (the group-commit writer), ``metrics`` and
+    ``lifespan_hooks``: a list of zero-argument callables returning async context managers, entered
+    in order at startup and left at shutdown (before the writer drains).
+
+    Extension points, applied in this order:
+    1. ``leadstats.mcp_server.mount(app, ls, settings)`` if that module is importable (MCP at /mcp);
+    2. the dashboard: ``leadstats/web/static`` served at ``/`` when it holds an ``index.html``.
+
+    >>> import leadstats
+    >>> app = create_app(leadstats.connect(":memory:"), Settings(read_tokens=("r",)))
+    >>> sorted(r.path for r in app.routes if r.path.startswith("/api"))[:2]
+    ['/api/v1/events', '/api/v1/query']
+    """
+    settings = settings or ls.settings
+    metrics = Metrics()
+    writer = GroupCommitWriter(ls, on_commit=metrics.observe_commit)
+    metrics.bind(ls, writer)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        writer.start()
+        try:
+            async with AsyncExitStack() as stack:
+                for hook in list(app.state.lifespan_hooks):
+                    await stack.enter_async_context(hook())
+                yield
+        finally:
+            writer.close()  # graceful shutdown: every queued batch is committed and answered first
+
+    app = FastAPI(
+        title="leadstats",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        redoc_url=None,
+    )
+    app.state.ls = ls
+    app.state.settings = settings
+    app.state.auth = Authenticator(settings, insecure_local=insecure_local)
+    app.state.writer = writer
+    app.state.metrics = metrics
+    app.state.lifespan_hooks = []
+    for exc_type in (LeadStatsError, RequestValidationError, HTTPException, Exception):
+        app.add_exception_handler(exc_type, handle_error)
+    app.add_middleware(ObservabilityMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes)
+    app.include_router(router)
+    mount_extensions(app, ls, settings)
+    return app
+
+
+def mount_extensions(app: FastAPI, ls: LeadStats, settings: Settings) -> None:
+    """MCP (if the module exists) then the static dashboard at ``/`` (last: it matches every path)."""
+    try:
+        module = importlib.import_module("leadstats.mcp_server")
+        module.mount(app, ls, settings)
+    except ImportError as exc:
+        if exc.name not in ("leadstats.mcp_server", "mcp"):
+            log.warning("MCP not mounted: %s", exc)
+    except AttributeError as exc:
+        log.warning("MCP not mounted: %s", exc)
+    if (STATIC_DIR / "index.html").is_file():
+        app.mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="web")

@@ -1,0 +1,316 @@
+"""The HTTP routes: ingest, reports, query, schema, summary, metrics and health.
+
+Handlers are thin: they parse parameters into the same ``ReportQuery`` the CLI builds and call the one
+service; blocking work (DuckDB, validation) runs in the thread pool or on the writer thread, never on
+the event loop, so reports keep answering while ingest runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response, StreamingResponse
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from .. import __version__
+from ..model.report import ReportQuery, ReportResult, parse_filter_expr
+from ..service import LeadStats
+from ..summary import MAX_DAYS, summary
+from .auth import Principal, open_route, require
+from .bodies import is_ndjson, split_events
+from .models import (
+    EXAMPLE_EVENT,
+    ErrorResponse,
+    Health,
+    IngestResponse,
+    QueryBody,
+    ReportDocument,
+    SchemaDocument,
+    SummaryDocument,
+)
+
+router = APIRouter()
+CSV_CHUNK_ROWS = 2_000
+
+ReadAuth = Annotated[Principal, Depends(require("read"))]
+IngestAuth = Annotated[Principal, Depends(require("ingest"))]
+
+
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    words = {
+        400: "Bad input: unknown parameter, bad query, unparseable body",
+        401: "Missing or invalid bearer token",
+        403: "Token lacks the scope for this route",
+        413: "Body over the size limit or too many events",
+        422: "A parameter or body field has the wrong type or shape",
+        429: "Rate limit exceeded; see the Retry-After header",
+    }
+    out: dict[int | str, dict[str, Any]] = {}
+    for code in codes:
+        entry: dict[str, Any] = {"model": ErrorResponse, "description": words[code]}
+        if code == 429:
+            entry["headers"] = {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}}
+        out[code] = entry
+    return out
+
+
+READ_ERRORS = _errors(400, 401, 403, 422, 429)
+
+
+def json_response(doc: Any, status_code: int = 200) -> Response:
+    """Serialize once, compactly (no jsonable_encoder pass: the documents are plain JSON types)."""
+    body = json.dumps(doc, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+    return Response(body, status_code=status_code, media_type="application/json")
+
+
+def _ls(request: Request) -> LeadStats:
+    return request.app.state.ls  # type: ignore[no-any-return]
+
+
+# -- health ----------------------------------------------------------------------------------------
+@router.get(
+    "/healthz",
+    tags=["operations"],
+    summary="Liveness and store health (no token)",
+    response_model=Health,
+    responses={**_errors(400), 503: {"model": ErrorResponse, "description": "Store unavailable"}},
+    dependencies=[Depends(open_route)],
+)
+async def healthz(request: Request) -> Response:
+    ls = _ls(request)
+    await run_in_threadpool(ls.store.count)  # raises StoreError (503) when the store is unusable
+    writer = request.app.state.writer
+    return json_response(
+        {
+            "status": "ok",
+            "version": __version__,
+            "backend": ls.store.backend,
+            "writer": "running" if writer.running else "idle",
+        }
+    )
+
+
+# -- ingest ----------------------------------------------------------------------------------------
+_NDJSON_EXAMPLE = "\n".join(json.dumps({**EXAMPLE_EVENT, "event_id": f"sub-{i}"}) for i in (1, 2)) + "\n"
+
+
+@router.post(
+    "/api/v1/events",
+    tags=["ingest"],
+    summary="Store events (JSON array or JSON Lines); partial acceptance; a 200 means durable",
+    description=(
+        "Send a JSON array of events (CONTRACT §1) as `application/json`, or one event per line as "
+        "`application/x-ndjson`. At most `LEADSTATS_MAX_EVENTS_PER_REQUEST` (10,000) events and "
+        "`LEADSTATS_MAX_BODY_BYTES` (5 MiB) per request, else 413. Good events are stored even when "
+        "others are rejected; an `event_id` already stored (or repeated) counts as a duplicate and is not "
+        "stored twice, so retrying a request is always safe. The 200 is sent after the transaction "
+        "holding these events has committed. Requires an ingest token."
+    ),
+    response_model=IngestResponse,
+    responses=_errors(400, 401, 403, 413, 422, 429),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {"type": "array", "items": {"type": "object"}, "maxItems": 10_000},
+                    "examples": {
+                        "batch": {"summary": "A batch of events", "value": [EXAMPLE_EVENT]},
+                        "minimal": {
+                            "summary": "Only the required fields",
+                            "value": [
+                                {"event_id": "bot-1", "event_type": "bot", "occurred_at": "2026-03-07T04:42:00Z"}
+                            ],
+                        },
+                    },
+                },
+                "application/x-ndjson": {
+                    "schema": {"type": "string"},
+                    "examples": {"lines": {"summary": "One event per line", "value": _NDJSON_EXAMPLE}},
+                },
+            },
+        }
+    },
+)
+async def ingest_events(request: Request, principal: IngestAuth) -> Response:
+    settings = request.app.state.settings
+    chunks = [chunk async for chunk in request.stream()]  # the middleware enforces the byte limit
+    lines = await run_in_threadpool(
+        split_events,
+        b"".join(chunks),
+        ndjson=is_ndjson(request.headers.get("content-type")),
+        max_events=settings.max_events_per_request,
+    )
+    if len(lines) == 0:
+        return json_response({"accepted": 0, "duplicates": 0, "rejected": []})
+    result = await asyncio.wrap_future(request.app.state.writer.submit(lines))
+    return json_response(result.to_dict())
+
+
+# -- reports ---------------------------------------------------------------------------------------
+def _csv_chunks(result: ReportResult) -> Iterator[str]:
+    """The §4 rows as CSV, a few thousand rows per chunk (the formatter is ReportResult.write_csv)."""
+    rows = result.rows
+    for start in range(0, max(len(rows), 1), CSV_CHUNK_ROWS):
+        part = ReportResult(result.query, rows[start : start + CSV_CHUNK_ROWS], result.totals, result.meta)
+        text = part.to_csv()
+        yield text if start == 0 else text.split("\n", 1)[1]
+
+
+def _csv_filename(query: ReportQuery) -> str:
+    doc = query.to_dict()
+    return f"leadstats-report_{doc['from'][:10]}_{doc['to'][:10]}.csv"
+
+
+async def _answer(request: Request, query: ReportQuery, fmt: str) -> Response:
+    result = await run_in_threadpool(_ls(request).run, query)
+    if fmt == "csv":
+        return StreamingResponse(
+            _csv_chunks(result),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{_csv_filename(query)}"'},
+        )
+    return json_response(result.to_dict())
+
+
+_REPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "model": ReportDocument,
+        "description": "The report (CONTRACT §4); with format=csv the same rows as CSV, as a download",
+        "content": {
+            "text/csv": {
+                "schema": {"type": "string"},
+                "example": "bucket_start,project,received,submissions,primary,follow_up,test,blocked,bot,vpn,"
+                "suspicious,hot\n2026-03-07T10:00:00+05:30,Skyline,12,10,7,3,0,1,1,1,2,3\n",
+            }
+        },
+    },
+    **READ_ERRORS,
+}
+
+
+@router.get(
+    "/api/v1/report",
+    tags=["reports"],
+    summary="Counts by time bucket and dimensions (the CLI's options as query parameters)",
+    response_model=None,
+    responses=_REPORT_RESPONSES,
+)
+async def report(
+    request: Request,
+    principal: ReadAuth,
+    start: Annotated[
+        str,
+        Query(
+            alias="from",
+            description="Start (inclusive): a date (local midnight in tz) or an ISO 8601 instant",
+            examples=["2026-03-01"],
+        ),
+    ],
+    end: Annotated[str, Query(alias="to", description="End (exclusive), same forms as from", examples=["2026-03-08"])],
+    tz: Annotated[
+        str | None, Query(description="IANA timezone (default Asia/Kolkata)", examples=["Asia/Kolkata"])
+    ] = None,
+    bucket: Annotated[
+        str | None,
+        Query(description="15m 30m 60m|1h 2h 3h 4h 6h 12h 1d 1w 1mo; omit for none", examples=["60m"]),
+    ] = None,
+    by: Annotated[str | None, Query(description="Dimensions, comma-separated", examples=["project,country"])] = None,
+    filters: Annotated[
+        list[str],
+        Query(
+            alias="filter",
+            description="Repeatable, ANDed: DIM=V1,V2 (is one of), DIM!=V (is none of), DIM~=V (contains); "
+            'a value with a comma is CSV-quoted: project="Alpha, Phase 2",Skyline',
+            examples=[["source=google,meta"]],
+        ),
+    ] = [],  # noqa: B006 (FastAPI copies defaults)
+    suspicious_min: Annotated[
+        float | None, Query(description="Suspicion threshold (default 40)", examples=[40])
+    ] = None,
+    fmt: Annotated[
+        Literal["json", "csv"], Query(alias="format", description="json (default) or csv", examples=["csv"])
+    ] = "json",
+) -> Response:
+    smin: Any = int(suspicious_min) if suspicious_min is not None and suspicious_min.is_integer() else suspicious_min
+    query = ReportQuery.create(
+        start,
+        end,
+        timezone=tz or _ls(request).settings.timezone,
+        bucket=bucket,
+        dimensions=by,
+        filters=[parse_filter_expr(f) for f in filters],
+        suspicious_min=smin,
+    )
+    return await _answer(request, query, fmt)
+
+
+@router.post(
+    "/api/v1/query",
+    tags=["reports"],
+    summary="The JSON report query (CONTRACT §3), same answer as GET /api/v1/report",
+    response_model=None,
+    responses={200: {"model": ReportDocument, "description": "The report (CONTRACT §4)"}, **READ_ERRORS},
+)
+async def query(request: Request, principal: ReadAuth, body: QueryBody) -> Response:
+    doc = body.to_query_doc()
+    doc.setdefault("timezone", _ls(request).settings.timezone)
+    return await _answer(request, ReportQuery.from_json(doc), "json")
+
+
+@router.get(
+    "/api/v1/schema",
+    tags=["reports"],
+    summary="Dimensions, metrics, buckets and filter operators",
+    response_model=SchemaDocument,
+    responses=READ_ERRORS,
+)
+async def schema(request: Request, principal: ReadAuth) -> Response:
+    return json_response(_ls(request).schema())
+
+
+@router.get(
+    "/api/v1/summary",
+    tags=["reports"],
+    summary="KPIs for the last N full local days against the N days before",
+    response_model=SummaryDocument,
+    responses=READ_ERRORS,
+)
+async def summary_route(
+    request: Request,
+    principal: ReadAuth,
+    days: Annotated[int, Query(ge=1, le=MAX_DAYS, description="Window length in days", examples=[7])] = 7,
+    tz: Annotated[
+        str | None, Query(description="IANA timezone (default Asia/Kolkata)", examples=["Asia/Kolkata"])
+    ] = None,
+    project: Annotated[str | None, Query(description="Only this project", examples=["Skyline"])] = None,
+    today: Annotated[
+        date | None,
+        Query(description="First local day not counted (default: today in tz)", examples=["2026-03-08"]),
+    ] = None,
+) -> Response:
+    ls = _ls(request)
+    doc = await run_in_threadpool(lambda: summary(ls, days=days, tz=tz, project=project, today=today))
+    return json_response(doc)
+
+
+# -- operations ------------------------------------------------------------------------------------
+@router.get(
+    "/metrics",
+    tags=["operations"],
+    summary="Prometheus metrics (read token)",
+    response_class=Response,
+    responses={
+        200: {"content": {"text/plain": {"schema": {"type": "string"}, "example": "leadstats_store_events 1.2e+07\n"}}},
+        **READ_ERRORS,
+    },
+)
+async def metrics(request: Request, principal: ReadAuth) -> Response:
+    body = await run_in_threadpool(request.app.state.metrics.render)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)
