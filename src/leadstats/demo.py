@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from .ingest.validate import STORE_SCHEMA
 from .model.timegrid import US, to_us, zone
@@ -188,10 +189,7 @@ def generate(spec: DemoSpec, batch_size: int = 250_000) -> Iterator[pa.Table]:
 
     project_w = np.array([p[1] for p in PROJECTS])
     project = np.concatenate([_pick(rng, project_w, n_main), np.zeros(n_burst, int)])
-    sources = np.array([c[0] for c in CAMPAIGNS] + ["direct"], dtype=object)
-    mediums = np.array([c[1] for c in CAMPAIGNS] + [None], dtype=object)
-    campaigns = np.array([c[2] for c in CAMPAIGNS] + [None], dtype=object)
-    direct_idx = len(CAMPAIGNS)
+    direct_idx = len(CAMPAIGNS)  # the burst's "campaign": plain direct traffic
     camp_all = np.concatenate([camp, np.full(n_burst, direct_idx)])
     etype_all = np.concatenate([etype, np.full(n_burst, 4)])
     ts_all = np.concatenate([ts, burst_ts])
@@ -200,14 +198,11 @@ def generate(spec: DemoSpec, batch_size: int = 250_000) -> Iterator[pa.Table]:
     total = n
 
     geo = _pick(rng, np.array([g[2] for g in GEO]), total)
-    city_idx = np.zeros(total, int)
+    width = max(len(g[3]) for g in GEO)
+    place = np.zeros(total, int)  # geo * width + city index
     for gi, g in enumerate(GEO):
         mask = geo == gi
-        city_idx[mask] = _pick(rng, np.array([c[2] for c in g[3]]), int(mask.sum()))
-    country = np.array([g[0] for g in GEO], dtype=object)[geo]
-    phone = np.array([g[1] for g in GEO], dtype=object)[geo]
-    region = _lookup(geo, city_idx, 0)
-    city = _lookup(geo, city_idx, 1)
+        place[mask] = gi * width + _pick(rng, np.array([c[2] for c in g[3]]), int(mask.sum()))
 
     # Quality: engagement, VPN and suspicion depend on the campaign.
     label_p = np.where(
@@ -215,11 +210,8 @@ def generate(spec: DemoSpec, batch_size: int = 250_000) -> Iterator[pa.Table]:
         [0.05, 0.20, 0.45, 0.30],
         np.where(low_all[:, None], [0.72, 0.24, 0.03, 0.01], [0.38, 0.36, 0.19, 0.07]),
     )
-    lu = rng.random(total)
-    label_idx = (lu[:, None] > np.cumsum(label_p, axis=1)).sum(axis=1)
-    labels = np.array(["Cold", "Warm", "Hot", "Very Hot"], dtype=object)[np.minimum(label_idx, 3)]
+    label = np.minimum((rng.random(total)[:, None] > np.cumsum(label_p, axis=1)).sum(axis=1), 3)
     is_submit = etype_all <= 1
-    labels = np.where(is_submit, labels, None)
     vpn = rng.random(total) < np.where(low_all, 0.22, 0.05)
     suspicious_draw = rng.random(total) < np.where(low_all, 0.42, 0.08)
     score = np.where(
@@ -227,58 +219,59 @@ def generate(spec: DemoSpec, batch_size: int = 250_000) -> Iterator[pa.Table]:
         rng.integers(8, 20, total) * 5,
         np.where(rng.random(total) < 0.3, rng.integers(1, 8, total) * 5, 0),
     ).astype(float)
-    score = np.where(is_submit, score, np.nan)
-
-    slug = np.array([p[0].lower().replace(" ", "-") for p in PROJECTS], dtype=object)[project]
-    page = np.array(PAGES, dtype=object)[rng.integers(0, len(PAGES), total)]
-    referer = np.char.add(np.char.add("https://", slug.astype(str)), ".example.com/")
-    referer = np.char.add(referer, page.astype(str)).astype(object)
-    cta = np.array(CTAS, dtype=object)[rng.integers(0, len(CTAS), total)]
+    page = rng.integers(0, len(PAGES), total)
+    cta = rng.integers(0, len(CTAS), total)
     lead = rng.integers(0, 2**40, total)
 
+    referers = [f"https://{p[0].lower().replace(' ', '-')}.example.com/{page}" for p in PROJECTS for page in PAGES]
+    places = [g[3][c] if c < len(g[3]) else (None, None, 0.0) for g in GEO for c in range(width)]
+    dicts = {
+        "project": [p[0] for p in PROJECTS],
+        "source": [c[0] for c in CAMPAIGNS] + ["direct"],
+        "utm_medium": [c[1] for c in CAMPAIGNS] + [None],
+        "utm_campaign": [c[2] for c in CAMPAIGNS] + [None],
+        "referer": referers,
+        "country": [g[0] for g in GEO for _ in range(width)],
+        "phone": [g[1] for g in GEO for _ in range(width)],
+        "region": [pl[0] for pl in places],
+        "city": [pl[1] for pl in places],
+    }
     order = np.argsort(ts_all, kind="stable")
     for lo in range(0, total, batch_size):
         idx = order[lo : lo + batch_size]
-        src = sources[camp_all[idx]]
         submit = is_submit[idx]
+        c = camp_all[idx]
+        has_utm = np.array([m is not None for m in dicts["utm_medium"]])[c]
         table = {
-            "event_id": [f"demo-{spec.seed}-{i}" for i in idx],
-            "event_type": TYPES[etype_all[idx]].tolist(),
+            "event_id": pc.binary_join_element_wise(f"demo-{spec.seed}-", pc.cast(pa.array(idx), pa.string()), ""),
+            "event_type": _codes(etype_all[idx], list(TYPES)),
             "occurred_at": pa.array(ts_all[idx], pa.timestamp("us")),
-            "project": [PROJECTS[p][0] for p in project[idx]],
-            "source": src.tolist(),
-            "referer": referer[idx].tolist(),
-            "cta": _masked(cta[idx], submit),
-            "utm_source": _masked(src, mediums[camp_all[idx]] != None),  # noqa: E711
-            "utm_medium": mediums[camp_all[idx]].tolist(),
-            "utm_campaign": campaigns[camp_all[idx]].tolist(),
-            "utm_term": [None] * len(idx),
-            "utm_content": [None] * len(idx),
-            "engagement_label": labels[idx].tolist(),
-            "vpn": _masked(vpn[idx], submit),
-            "suspicion_score": [None if np.isnan(s) else float(s) for s in score[idx]],
-            "country": country[idx].tolist(),
-            "region": region[idx].tolist(),
-            "city": city[idx].tolist(),
-            "phone_country_code": _masked(phone[idx], submit),
-            "lead_id": [f"{v:010x}" if s else None for v, s in zip(lead[idx], submit, strict=True)],
+            "project": _codes(project[idx], dicts["project"]),
+            "source": _codes(c, dicts["source"]),
+            "referer": _codes(project[idx] * len(PAGES) + page[idx], referers),
+            "cta": _codes(cta[idx], list(CTAS), ~submit),
+            "utm_source": _codes(c, dicts["source"], ~has_utm),
+            "utm_medium": _codes(c, dicts["utm_medium"]),
+            "utm_campaign": _codes(c, dicts["utm_campaign"]),
+            "utm_term": pa.nulls(len(idx), pa.string()),
+            "utm_content": pa.nulls(len(idx), pa.string()),
+            "engagement_label": _codes(label[idx], ["Cold", "Warm", "Hot", "Very Hot"], ~submit),
+            "vpn": pa.array(vpn[idx], mask=~submit),
+            "suspicion_score": pa.array(score[idx], mask=~submit),
+            "country": _codes(place[idx], dicts["country"]),
+            "region": _codes(place[idx], dicts["region"]),
+            "city": _codes(place[idx], dicts["city"]),
+            "phone_country_code": _codes(place[idx], dicts["phone"], ~submit),
+            "lead_id": pa.array(np.char.mod("%010x", lead[idx]), mask=~submit),
             "weight": np.ones(len(idx), np.int64),
         }
         yield pa.table(table, schema=STORE_SCHEMA)
 
 
-def _masked(values: np.ndarray, keep: np.ndarray) -> list[Any]:
-    """``values`` as a list with None where ``keep`` is false."""
-    return [v if k else None for v, k in zip(values.tolist(), keep.tolist(), strict=True)]
-
-
-def _lookup(geo: np.ndarray, city_idx: np.ndarray, field: int) -> np.ndarray:
-    width = max(len(g[3]) for g in GEO)
-    grid = np.full((len(GEO), width), None, dtype=object)
-    for gi, g in enumerate(GEO):
-        for ci, c in enumerate(g[3]):
-            grid[gi, ci] = c[field]
-    return grid[geo, city_idx]
+def _codes(codes: np.ndarray, values: list[Any], null: np.ndarray | None = None) -> pa.Array:
+    """Strings from small integer codes (a dictionary decode), null where ``null`` is true."""
+    indices = pa.array(codes.astype(np.int32), mask=null)
+    return pa.DictionaryArray.from_arrays(indices, pa.array(values, pa.string())).cast(pa.string())
 
 
 def build(ls: LeadStats, spec: DemoSpec, progress: Callable[[int], None] | None = None) -> IngestResult:

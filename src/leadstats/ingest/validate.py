@@ -14,8 +14,9 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from ..model.country import country_table
+from ..model.country import country_code
 from ..model.schema import ENGAGEMENT_LABELS, EVENT_COLUMNS, EVENT_ID_MAX, EVENT_TYPES, REFERER_MAX, STRING_FIELDS
 
 #: Arrow schema of validated rows, in store order, plus ``weight`` (sampled sources).
@@ -95,21 +96,23 @@ CASE
 END"""
 
 
+def _country_codes(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Map country names and codes to alpha-2 through the few distinct values, not row by row."""
+    encoded = pc.dictionary_encode(column).combine_chunks()
+    mapped = pa.array([country_code(v) for v in encoded.dictionary.to_pylist()], pa.string())
+    return pa.chunked_array([pa.DictionaryArray.from_arrays(encoded.indices, mapped).cast(pa.string())])
+
+
 def _clean(col: str) -> str:
     return f"nullif(trim(CAST({col} AS VARCHAR)), '')"
 
 
 class Validator:
-    """Holds an in-memory DuckDB with the country table; safe to share across threads."""
+    """Holds an in-memory DuckDB used as a vectorized rule engine; safe to share across threads."""
 
     def __init__(self) -> None:
         self._con = duckdb.connect(":memory:")
         self._con.execute("SET TimeZone = 'UTC'")
-        table = country_table()
-        countries = pa.table({"key": list(table), "code": list(table.values())})
-        self._con.register("__countries_arrow", countries)
-        self._con.execute("CREATE TABLE __countries AS SELECT * FROM __countries_arrow")
-        self._con.unregister("__countries_arrow")
         self._lock = threading.Lock()
 
     def validate(self, table: pa.Table, rows: pa.Array | None = None) -> Validated:
@@ -149,7 +152,6 @@ SELECT __row, __perr, {extract}, CAST(NULL AS VARCHAR) AS weight FROM (
         strings = ", ".join(
             f'left(s."{name}", {REFERER_MAX}) AS referer' if name == "referer" else f's."{name}"'
             for name in STRING_FIELDS
-            if name != "country"
         )
         sql = f"""
 WITH s AS ({source_sql}),
@@ -167,10 +169,8 @@ SELECT c.__row, c.__err, c.event_id, c.event_type, c.__ts AS occurred_at,
        CASE WHEN lower(c.__vpn) IN ({_sql_list(_TRUE)}) THEN true
             WHEN lower(c.__vpn) IN ({_sql_list(_FALSE)}) THEN false END AS vpn,
        TRY_CAST(c.__ss AS DOUBLE) AS suspicion_score,
-       coalesce(k.code, c.country) AS country,
        coalesce(TRY_CAST(c.__w AS BIGINT), 1) AS weight
-FROM c LEFT JOIN __countries k ON k.key = lower(c.country)
-ORDER BY c.__row"""
+FROM c"""
         with self._lock:
             self._con.register("__src", src)
             try:
@@ -180,8 +180,6 @@ ORDER BY c.__row"""
         err = out.column("__err")
         errors: list[RecordError] = []
         if err.null_count < out.num_rows:
-            import pyarrow.compute as pc
-
             bad = out.filter(pc.is_valid(err))
             for row, message, event_id in zip(
                 bad.column("__row").to_pylist(),
@@ -193,4 +191,5 @@ ORDER BY c.__row"""
                 errors.append(RecordError(row, event_id, field, text))
             out = out.filter(pc.is_null(err))
         good = out.select([f.name for f in STORE_SCHEMA]).cast(STORE_SCHEMA)
-        return Validated(good, errors)
+        index = good.schema.get_field_index("country")
+        return Validated(good.set_column(index, "country", _country_codes(good.column("country"))), errors)

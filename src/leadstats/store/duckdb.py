@@ -117,6 +117,7 @@ class DuckDBStore:
             os.makedirs(parent, exist_ok=True)
         self._con = _connect(path, read_only, lock_wait_s)
         self._con.execute("SET TimeZone = 'UTC'")
+        self._con.execute("SET enable_progress_bar = false")
         self._write_lock = threading.Lock()
         self._local = threading.local()
         if not read_only:
@@ -200,31 +201,43 @@ class DuckDBStore:
         return result
 
     def _append_locked(self, con: duckdb.DuckDBPyConnection, n: int) -> AppendResult:
+        """Dedupe and insert ``__batch``. The common case (no id seen before, none repeated in the batch)
+        inserts straight from the Arrow batch; only batches with candidates pay for an exact pass."""
         cols = ", ".join(f'"{c}"' for c in EVENT_COLUMNS)
-        con.execute(
-            f"""CREATE OR REPLACE TEMP TABLE __new AS
-            SELECT {cols}, CAST(weight AS INTEGER) AS weight, hash(event_id) AS id_hash
-            FROM (SELECT *, row_number() OVER () AS __pos FROM __batch)
-            QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY __pos) = 1"""
-        )
-        hit = con.execute("SELECT count(*) FROM __new WHERE id_hash IN (SELECT id_hash FROM events)").fetchone()
-        if hit and hit[0]:
-            # Exact check, only for rows whose hash is already stored (retries, re-imports).
+        source = "__batch"
+        check = con.execute(
+            """SELECT count(*) - count(DISTINCT event_id),
+                      count(*) FILTER (WHERE hash(event_id) IN (SELECT id_hash FROM events)),
+                      max(weight)
+               FROM __batch"""
+        ).fetchone()
+        repeated, seen, max_weight = check if check else (0, 0, 1)
+        if repeated or seen:
+            source = "__new"
             con.execute(
-                """DELETE FROM __new WHERE event_id IN (
-                     SELECT e.event_id FROM events e
-                     WHERE e.id_hash IN (SELECT id_hash FROM __new))"""
+                f"""CREATE OR REPLACE TEMP TABLE __new AS
+                SELECT {cols}, weight FROM (SELECT *, row_number() OVER () AS __pos FROM __batch)
+                QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY __pos) = 1"""
             )
-        row = con.execute("SELECT count(*), max(weight) FROM __new").fetchone()
-        accepted = int(row[0]) if row else 0
+            if seen:  # exact check, only against stored rows whose hash matches (retries, re-imports)
+                con.execute(
+                    """DELETE FROM __new WHERE event_id IN (
+                         SELECT e.event_id FROM events e
+                         WHERE e.id_hash IN (SELECT hash(event_id) FROM __new))"""
+                )
+            row = con.execute("SELECT count(*) FROM __new").fetchone()
+            accepted = int(row[0]) if row else 0
+        else:
+            accepted = n
         if accepted:
+            rest = cols.replace('"event_id", ', "")
             con.execute(
-                f"""INSERT INTO events (event_id, id_hash, {cols.replace('"event_id", ', "")}, weight)
-                SELECT event_id, id_hash, {cols.replace('"event_id", ', "")}, weight FROM __new
+                f"""INSERT INTO events (event_id, id_hash, {rest}, weight)
+                SELECT event_id, hash(event_id), {rest}, CAST(weight AS INTEGER) FROM {source}
                 ORDER BY occurred_at"""
             )
-            self._update_rollup(con)
-            if row and row[1] is not None and int(row[1]) != 1 and not self._weighted:
+            self._update_rollup(con, source)
+            if max_weight is not None and int(max_weight) != 1 and not self._weighted:
                 con.execute(
                     "INSERT INTO leadstats_state VALUES ('weighted', '1') ON CONFLICT (key) DO UPDATE SET value = '1'"
                 )
@@ -232,7 +245,7 @@ class DuckDBStore:
         return AppendResult(accepted, n - accepted)
 
     @staticmethod
-    def _update_rollup(con: duckdb.DuckDBPyConnection) -> None:
+    def _update_rollup(con: duckdb.DuckDBPyConnection, source: str) -> None:
         hot = _enum(HOT_LABELS)
         conds = {
             "received": "true",
@@ -254,7 +267,7 @@ class DuckDBStore:
                    CASE WHEN event_type = 'primary' AND suspicion_score IS NOT NULL
                         THEN suspicion_score ELSE {_NO_SCORE} END AS suspicion,
                    {sums}
-            FROM __new GROUP BY ALL
+            FROM {source} GROUP BY ALL
             ON CONFLICT (slot, suspicion) DO UPDATE SET {updates}"""
         )
 
