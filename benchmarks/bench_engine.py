@@ -135,15 +135,19 @@ def main() -> None:
         e_ms, n_ms = median_ms(engine, args.runs), median_ms(naive, args.runs)
         print(f"{name:<6}{e_ms:>14.1f}{n_ms:>11.1f}{e_ms / n_ms:>8.2f}  {rows}")
     ls.close()
-    print("\npeak RSS of one report in a fresh process: "
-          + ", ".join(f"{q} {peak_rss_mb(db, q):,.0f} MB" for q in QUERIES))
+    print(
+        "\npeak RSS of one report in a fresh process: "
+        + ", ".join(f"{q} {peak_rss_mb(db, q):,.0f} MB" for q in QUERIES)
+    )
     if args.import_events:
         rates = import_rates(args.import_events)
         print(f"\nimport of {args.import_events:,} events (validation + dedupe + append, one process):")
         for label, rate in rates.items():
             print(f"  {label:<18}{rate:>12,.0f} events/s")
-    print(f"\nbenchmark process peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MB"
-          f" · data ends {END.isoformat()}")
+    print(
+        f"\nbenchmark process peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MB"
+        f" · data ends {END.isoformat()}"
+    )
 
 
 if __name__ == "__main__":

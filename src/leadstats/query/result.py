@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from ..model.report import ReportQuery, ReportResult, empty_metrics
 from ..model.schema import DIMENSIONS, METRIC_NAMES
 
 
-def _dim_value(name: str, value: Any) -> Any:
-    if value is None:
-        return None
-    kind = DIMENSIONS[name].kind
-    if kind == "bool":
-        return bool(value)
-    if kind == "int":
-        return int(value)
-    if kind == "number":
-        number = float(value)
-        return int(number) if number.is_integer() else number
-    return str(value)
+def _as_number(value: Any) -> Any:
+    number = float(value)
+    return int(number) if number.is_integer() else number
+
+
+_CONVERT: dict[str, Callable[[Any], Any]] = {"bool": bool, "int": int, "number": _as_number, "string": str, "enum": str}
 
 
 def _sort_key(value: Any) -> tuple[int, Any]:
@@ -32,35 +27,40 @@ def assemble(query: ReportQuery, rows: list[tuple[Any, ...]], meta: dict[str, An
     bucketed = grid.bucket is not None
     n_dims = len(query.dimensions)
     first_metric = int(bucketed) + n_dims
+    converters = [_CONVERT[DIMENSIONS[d].kind] for d in query.dimensions]
     grouped: list[tuple[int | None, tuple[Any, ...], dict[str, int]]] = []
     for row in rows:
-        metrics = {name: int(row[first_metric + i] or 0) for i, name in enumerate(METRIC_NAMES)}
+        metrics = dict(zip(METRIC_NAMES, (int(v or 0) for v in row[first_metric:]), strict=True))
         if metrics["received"] <= 0:
             continue
         key = int(row[0]) if bucketed else None
-        dims = tuple(_dim_value(d, row[int(bucketed) + i]) for i, d in enumerate(query.dimensions))
+        dims = tuple(
+            None if v is None else conv(v)
+            for conv, v in zip(converters, row[int(bucketed) : first_metric], strict=True)
+        )
         grouped.append((key, dims, metrics))
 
     if not n_dims:
         # Time-only (or no bucket at all): every bucket of the window, zero-filled.
         by_key = {key: metrics for key, _dims, metrics in grouped}
-        keys: list[int | None] = list(grid.bucket_keys()) if bucketed else [None]
         if bucketed:
-            extra = set(by_key) - set(keys)  # cannot happen unless a backend disagrees; never drop data
-            keys = sorted(set(keys) | {k for k in extra if k is not None})  # type: ignore[type-var]
-        grouped = [(k, (), by_key.get(k, empty_metrics())) for k in keys]
-        if not bucketed and not rows:
-            grouped = [(None, (), empty_metrics())]
+            keys: list[int | None] = sorted(set(grid.bucket_keys()) | {k for k in by_key if k is not None})
+        else:
+            keys = [None]
+        grouped = [(k, (), by_key.get(k) or empty_metrics()) for k in keys]
     else:
         grouped.sort(key=lambda g: (g[0] or 0, -g[2]["received"], tuple(_sort_key(v) for v in g[1])))
 
     totals = empty_metrics()
+    labels: dict[int, str] = {}  # bucket key -> ISO start, computed once per bucket
     out: list[dict[str, Any]] = []
     for key, dims, metrics in grouped:
         row_doc: dict[str, Any] = {}
-        if bucketed:
-            assert key is not None
-            row_doc["bucket_start"] = grid.key_iso(key)
+        if key is not None:
+            label = labels.get(key)
+            if label is None:
+                label = labels[key] = grid.key_iso(key)
+            row_doc["bucket_start"] = label
         row_doc.update(zip(query.dimensions, dims, strict=True))
         row_doc.update(metrics)
         for name in METRIC_NAMES:
