@@ -125,10 +125,15 @@ def build_server(ls: LeadStats, settings: Settings | None = None) -> MCPServer:
         days: Annotated[int, Field(ge=1, le=366, description="Window length in full local days.")] = 7,
         tz: TzArg = None,
         project: Annotated[str | None, Field(description="Only this project (exact name).")] = None,
+        today: Annotated[str | None, Field(description=(
+            "First local day NOT counted, YYYY-MM-DD (default: today); the window is the days before it."
+        ))] = None,
     ) -> dict[str, Any]:
+        from .insights.digest import parse_to
         from .summary import summary
 
-        doc: dict[str, Any] = _guard(summary, ls, days=days, tz=tz, project=project)
+        day = None if today is None else _guard(parse_to, today, tz or ls.settings.timezone)
+        doc: dict[str, Any] = _guard(summary, ls, days=days, tz=tz, project=project, today=day)
         doc["top_projects"] = _merge_top(doc["top_projects"], "project", k)
         doc["top_countries"] = _merge_top(doc["top_countries"], "country", k)
         return doc

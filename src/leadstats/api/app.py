@@ -20,6 +20,8 @@ from ..errors import AuthError, LeadStatsError, RateLimited
 from ..service import LeadStats
 from ..settings import Settings
 from .auth import Authenticator
+from .insights_routes import digest_schedule
+from .insights_routes import router as insights_router
 from .observability import Metrics, ObservabilityMiddleware
 from .routes import json_response, router
 from .writer import GroupCommitWriter
@@ -151,6 +153,8 @@ def create_app(ls: LeadStats, settings: Settings | None = None, *, insecure_loca
         app.add_exception_handler(exc_type, handle_error)
     app.add_middleware(ObservabilityMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes)
     app.include_router(router)
+    app.include_router(insights_router)  # /api/v1/insights/* (docs/insights.md)
+    app.state.lifespan_hooks.append(digest_schedule(ls, settings))  # LEADSTATS_DIGEST_CRON
     mount_extensions(app, ls, settings)
     return app
 
