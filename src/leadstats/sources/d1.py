@@ -1,0 +1,409 @@
+"""Import the lead-capture D1 database (CONTRACT §6): a SQLite file, a wrangler dump, or the REST API.
+
+>>> import leadstats
+>>> from leadstats.sources.d1 import import_d1
+>>> ls = leadstats.connect(":memory:")
+>>> report = import_d1(ls, "d1.sqlite")          # doctest: +SKIP
+>>> report.accepted, report.error_count          # doctest: +SKIP
+(1234, 0)
+
+How it stays exact:
+
+- Event ids come from table and primary key (``d1:LeadSubmissions:123``, ``d1:Leads:7`` for a legacy
+  lead), so a row imported twice is stored once, whatever the source (file, dump or REST).
+- Each table is read in primary-key order in pages; after a page is stored, the table's watermark (its
+  last key) is saved in the store's state. A rerun starts after the watermark; a run killed between
+  storing a page and saving its watermark re-reads that page, and the ids make that harmless.
+- ``full=True`` reads everything again (new rows are added, stored ones are skipped as duplicates).
+- A Leads row counts as a legacy lead (a ``primary`` of its own) when no LeadSubmissions row with
+  IsPrimaryLead = 1 points at it at the time it is read. Submissions are read first; should a lead's
+  primary submission arrive only after the lead was counted as legacy, that submission is skipped
+  ("superseded"), so the lead is never counted twice.
+- A row whose time (or IsPrimaryLead) cannot be read is reported as (table, key, column, value) and
+  skipped; the import goes on. Values reported are only those columns, never contact details.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import queue
+import re
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..errors import InputError
+from ..model.schema import EVENT_COLUMNS
+from ..service import LeadStats
+from .d1_source import D1Source, Page, open_source
+from .d1_sql import TABLE_ORDER, TablePlan, page_sql, plan_table, primary_ids_sql, transform_sql
+from .mapping import D1_REQUIRED, D1_TABLES, D1Mapping
+
+SECRET_KEY = "lead_id_secret"
+MAX_ERRORS_KEPT = 1000
+_PREFIX = re.compile(r"^[A-Za-z0-9_.-]{1,40}$")
+
+Progress = Callable[[str, int], None]  # (table, rows just stored) after each page, before its watermark
+
+
+@dataclass(frozen=True)
+class RowError:
+    """One skipped source row. ``value`` is the unreadable value of ``column`` (a time or a flag)."""
+
+    table: str
+    key: Any
+    column: str
+    value: str | None
+    message: str
+
+    def line(self) -> str:
+        shown = "" if self.value is None else f" {self.value!r}"
+        return f"{self.table} {self.key}: {self.column}{shown}: {self.message}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"table": self.table, "key": self.key, "column": self.column, "value": self.value,
+                "error": self.message}
+
+
+@dataclass
+class TableStats:
+    read: int = 0
+    accepted: int = 0
+    duplicates: int = 0
+    skipped: int = 0
+    superseded: int = 0
+    cleared: int = 0  # rows whose EngagementLabel/VpnSuspected/SuspicionScore was unreadable and left empty
+
+
+@dataclass
+class D1ImportReport:
+    """What one import run did, per table, plus the rows it had to skip."""
+
+    source: str
+    full: bool = False
+    tables: dict[str, TableStats] = field(default_factory=dict)
+    errors: list[RowError] = field(default_factory=list)
+    error_count: int = 0
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def read(self) -> int:
+        return sum(t.read for t in self.tables.values())
+
+    @property
+    def accepted(self) -> int:
+        return sum(t.accepted for t in self.tables.values())
+
+    @property
+    def duplicates(self) -> int:
+        return sum(t.duplicates + t.superseded for t in self.tables.values())
+
+    def add_error(self, err: RowError) -> None:
+        self.error_count += 1
+        if len(self.errors) < MAX_ERRORS_KEPT:
+            self.errors.append(err)
+
+    def summary(self) -> str:
+        rate = f", {self.read / self.seconds:,.0f} rows/s" if self.seconds > 0 and self.read else ""
+        return (f"{self.source}: read {self.read:,} rows, imported {self.accepted:,} events, skipped"
+                f" {self.duplicates:,} already stored, {self.error_count:,} unreadable"
+                f" ({self.seconds:.1f}s{rate})")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "full": self.full,
+            "read": self.read,
+            "accepted": self.accepted,
+            "duplicates": self.duplicates,
+            "error_count": self.error_count,
+            "errors": [e.to_dict() for e in self.errors],
+            "tables": {k: vars(v) for k, v in self.tables.items()},
+            "notes": self.notes,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def lead_id_secret(ls: LeadStats) -> bytes:
+    """The store's HMAC key for ``lead_id``, made once (32 random bytes) and kept in the store's state."""
+    value = ls.store.get_state(SECRET_KEY)
+    if not value:
+        value = secrets.token_hex(32)
+        ls.store.set_state(SECRET_KEY, value)
+    return bytes.fromhex(value)
+
+
+def hash_lead_id(secret: bytes, lead_id: str) -> str:
+    """``lead_id`` as stored: hex HMAC-SHA256 of the LeadId text under the store's secret."""
+    import hmac
+
+    return hmac.new(secret, lead_id.encode(), hashlib.sha256).hexdigest()
+
+
+def hash_column(secret: bytes, raw: pa.ChunkedArray) -> pa.Array:
+    """Hash a column of LeadId texts, once per distinct value (a page holds few distinct leads)."""
+    import hmac
+
+    base = hmac.new(secret, digestmod=hashlib.sha256)
+    uniq = pc.unique(raw).drop_null()
+    hashed = []
+    for value in uniq.to_pylist():
+        h = base.copy()
+        h.update(value.encode())
+        hashed.append(h.hexdigest())
+    return pc.take(pa.array(hashed, pa.string()), pc.index_in(raw, uniq))
+
+
+def _prefetch(make: Callable[[], Iterator[Page]], depth: int = 2) -> Iterator[Page]:
+    """Read the next pages in a thread while the current one is stored (SQLite and DuckDB both release
+    the GIL), keeping at most ``depth`` pages in memory."""
+    q: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: tuple[str, Any]) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def run() -> None:
+        try:
+            for page in make():
+                if not put(("page", page)):
+                    return
+            put(("end", None))
+        except BaseException as exc:  # handed to the consumer, raised there
+            put(("error", exc))
+
+    thread = threading.Thread(target=run, name="d1-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            kind, item = q.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+
+
+class _Run:
+    """One import: the source, the store, the DuckDB that transforms pages, and the running report."""
+
+    def __init__(self, ls: LeadStats, source: D1Source, mapping: D1Mapping, *, full: bool, prefix: str,
+                 progress: Progress | None) -> None:
+        self.ls, self.source, self.mapping = ls, source, mapping
+        self.full, self.prefix, self.progress = full, prefix, progress
+        self.report = D1ImportReport(source.label, full=full)
+        self.con = duckdb.connect(":memory:")
+        self.con.execute("SET TimeZone = 'UTC'")
+        self.secret = lead_id_secret(ls)
+
+    def state_key(self, table: str) -> str:
+        return f"import:{self.prefix}:{table}"
+
+    def watermark(self, table: str) -> Any:
+        raw = self.ls.store.get_state(self.state_key(table))
+        return None if raw is None else json.loads(raw)
+
+    def save_watermark(self, table: str, key: Any) -> None:
+        old = self.watermark(table)
+        if old is not None and self.full:
+            try:
+                if key <= old:
+                    return
+            except TypeError:
+                pass
+        self.ls.store.set_state(self.state_key(table), json.dumps(key))
+
+    def pages(self, sql_for: Callable[[Any], str], after: Any, limit: int) -> Iterator[Page]:
+        while True:
+            params = ([after] if after is not None else []) + [limit]
+            page = self.source.page(sql_for(after), params)
+            if page.count == 0:
+                return
+            yield page
+            if page.count < limit:
+                return
+            after = page.last_key
+
+    # -- legacy leads need to know which leads have a primary submission ----------------------------
+    def primary_ids(self, have: dict[str, list[str] | None], after: Any) -> pa.Table:
+        chunks: list[pa.Array] = []
+        if primary_ids_sql(self.mapping, have, None) is not None:
+            limit = int(getattr(self.source, "id_page_size", 1_000_000))
+            for page in self.pages(lambda a: primary_ids_sql(self.mapping, have, a) or "", after, limit):
+                self.con.register("__ids", pa.table({"j": page.lines}))
+                try:
+                    ids = self.con.sql("SELECT json_extract_string(j, '$[0]') AS id FROM __ids").to_arrow_table()
+                finally:
+                    self.con.unregister("__ids")
+                chunks.extend(ids.column("id").chunks)
+        return pa.table({"id": pa.chunked_array(chunks, pa.string())})
+
+    def superseded(self, leads: list[str]) -> set[str]:
+        """Primary submissions whose lead was already stored as a legacy lead (see the module doc)."""
+        execute = getattr(self.ls.store, "execute", None)
+        if not leads or execute is None or self.ls.store.get_state(self.state_key("legacy")) != "1":
+            return set()
+        ids = sorted({f"{self.prefix}:Leads:{x}" for x in leads})
+        rows = execute(
+            "SELECT event_id FROM events WHERE id_hash IN (SELECT hash(unnest($1)))"
+            " AND event_id IN (SELECT unnest($1))",
+            [ids],
+        )
+        return {str(r[0]).rsplit(":", 1)[1] for r in rows}
+
+    # -- one page ----------------------------------------------------------------------------------
+    def store_page(self, plan: TablePlan, page: Page, sql: str, stats: TableStats) -> None:
+        self.con.register("__page", pa.table({"j": page.lines}))
+        try:
+            out = self.con.sql(sql).to_arrow_table()
+        finally:
+            self.con.unregister("__page")
+        stats.read += page.count
+        bad_mask = pc.is_valid(out.column("__err_col"))
+        if out.num_rows and pc.any(bad_mask).as_py():
+            bad = out.filter(bad_mask)
+            for key, col, val in zip(bad.column("__key").to_pylist(), bad.column("__err_col").to_pylist(),
+                                     bad.column("__err_val").to_pylist(), strict=True):
+                if plan.flag_column and col == plan.flag_column:
+                    msg = "must be 1 (primary) or 0 (follow-up)"
+                elif val is None:
+                    msg = "is empty: the row has no time"
+                else:
+                    msg = "cannot be read as a time"
+                self.report.add_error(RowError(plan.actual, _key(key), col, None if val is None else val[:80], msg))
+                stats.skipped += 1
+            out = out.filter(pc.invert(bad_mask))
+        stats.cleared += int(pc.sum(out.column("__dropped_attr").cast(pa.int64())).as_py() or 0)
+        if plan.table == "LeadSubmissions" and out.num_rows:
+            leads = [x for x in out.column("__lead_raw").to_pylist() if x is not None]
+            gone = self.superseded(leads)
+            if gone:
+                keep = pc.invert(pc.is_in(out.column("__lead_raw"), pa.array(sorted(gone), pa.string())))
+                keep = pc.fill_null(keep, True)
+                stats.superseded += out.num_rows - int(pc.sum(keep.cast(pa.int64())).as_py() or 0)
+                out = out.filter(keep)
+        if not out.num_rows:
+            return
+        out = out.set_column(out.schema.get_field_index("lead_id"), "lead_id",
+                             hash_column(self.secret, out.column("lead_id")))
+        events = out.select([c for c in EVENT_COLUMNS if c in out.column_names])
+        result = self.ls.ingest_table(events, pa.array(range(out.num_rows), pa.int64()))
+        stats.accepted += result.accepted
+        stats.duplicates += result.duplicates
+        if result.rejected:
+            keys = out.column("__key")
+            for rec in result.rejected:
+                stats.skipped += 1
+                self.report.add_error(RowError(plan.actual, _key(keys[rec.row].as_py()), rec.field, None,
+                                               rec.message))
+        if plan.table == "Leads" and result.accepted:
+            self.ls.store.set_state(self.state_key("legacy"), "1")
+
+    # -- one table ---------------------------------------------------------------------------------
+    def import_table(self, plan: TablePlan, have: dict[str, list[str] | None]) -> None:
+        stats = self.report.tables.setdefault(plan.actual, TableStats())
+        after = None if self.full else self.watermark(plan.table)
+        legacy = plan.table == "Leads"
+        sql = transform_sql(plan, self.mapping, self.prefix, legacy=legacy)
+        if legacy:
+            self.con.register("__primary", self.primary_ids(have, after))
+        try:
+            pages = _prefetch(lambda: self.pages(lambda a: page_sql(plan, a), after, self.source.page_size))
+            for page in pages:
+                self.store_page(plan, page, sql, stats)
+                if self.progress:
+                    self.progress(plan.actual, page.count)
+                self.save_watermark(plan.table, page.last_key)
+        finally:
+            if legacy:
+                self.con.unregister("__primary")
+
+    def run(self) -> D1ImportReport:
+        started = time.perf_counter()
+        have = {self.mapping.table(t): self.source.table_columns(self.mapping.table(t)) for t in D1_TABLES}
+        plans = []
+        for table in TABLE_ORDER:
+            plan = plan_table(table, self.mapping, have)
+            actual = self.mapping.table(table)
+            if plan is None:
+                self.report.notes.append(f"no table {actual} in the source: skipped")
+                continue
+            cols = set(have[actual] or ())
+            lacking = [c for c in (self.mapping.column(table, r) for r in D1_REQUIRED[table]) if c not in cols]
+            if lacking:
+                raise InputError(f"{self.source.label}: table {actual} has no column {', '.join(map(str, lacking))}"
+                                 " (use --mapping to name the columns of your deployment)")
+            if plan.missing:
+                self.report.notes.append(f"{actual}: no column {', '.join(plan.missing)}: read as empty")
+            plans.append(plan)
+        for plan in plans:
+            self.import_table(plan, have)
+        for name, stats in self.report.tables.items():
+            if stats.superseded:
+                self.report.notes.append(f"{name}: {stats.superseded} primary submissions of leads already"
+                                         " counted as legacy leads were skipped")
+            if stats.cleared:
+                self.report.notes.append(f"{name}: {stats.cleared} rows had an unreadable EngagementLabel,"
+                                         " VpnSuspected or SuspicionScore, left empty")
+        self.report.seconds = time.perf_counter() - started
+        return self.report
+
+    def close(self) -> None:
+        self.con.close()
+
+
+def _key(value: Any) -> Any:
+    """Keys come back from JSON as text; show integer keys as integers."""
+    if isinstance(value, str) and value.lstrip("-").isdigit():
+        return int(value)
+    return value
+
+
+def import_d1(
+    ls: LeadStats,
+    source: str | D1Source,
+    *,
+    mapping: D1Mapping | None = None,
+    full: bool = False,
+    prefix: str = "d1",
+    page_size: int | None = None,
+    progress: Progress | None = None,
+) -> D1ImportReport:
+    """Import new rows of a D1 database into ``ls`` (all rows with ``full=True``); see the module doc.
+
+    ``source`` is a SQLite file, a ``.sql`` dump, ``d1://ACCOUNT/DATABASE`` or an open :class:`D1Source`.
+    ``prefix`` starts every event id and names the watermarks: give each D1 database imported into the
+    same store its own prefix.
+    """
+    if not _PREFIX.match(prefix):
+        raise InputError(f"prefix {prefix!r}: use 1-40 letters, digits, '.', '_' or '-'")
+    mapping = mapping or D1Mapping()
+    owned = isinstance(source, str)
+    src = open_source(source, mapping, page_size=page_size) if isinstance(source, str) else source
+    if page_size and not owned:
+        src.page_size = page_size
+    run = _Run(ls, src, mapping, full=full, prefix=prefix, progress=progress)
+    try:
+        return run.run()
+    finally:
+        run.close()
+        if owned:
+            src.close()
