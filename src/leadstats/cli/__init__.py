@@ -12,6 +12,7 @@ from .common import app, import_app, sync_app
 
 COMMAND_MODULES = (
     "report",
+    "store",
     "imports",
     "demo",
     "serve",

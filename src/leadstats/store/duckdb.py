@@ -277,9 +277,11 @@ class DuckDBStore:
             con = self._con
             con.execute("BEGIN TRANSACTION")
             try:
-                con.execute("CREATE TABLE __events_sorted AS SELECT * FROM events ORDER BY occurred_at")
-                con.execute("DROP TABLE events")
-                con.execute("ALTER TABLE __events_sorted RENAME TO events")
+                # Copy out and back in (not CREATE TABLE AS) so the table keeps its types and constraints.
+                con.execute("CREATE TEMP TABLE __events_sorted AS SELECT * FROM events ORDER BY occurred_at")
+                con.execute("DELETE FROM events")
+                con.execute("INSERT INTO events SELECT * FROM __events_sorted ORDER BY occurred_at")
+                con.execute("DROP TABLE __events_sorted")
                 con.execute("COMMIT")
             except BaseException:
                 con.execute("ROLLBACK")

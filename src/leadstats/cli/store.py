@@ -1,0 +1,36 @@
+"""``leadstats info`` and ``leadstats optimize``: look after the store."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import typer
+
+from ..errors import StoreError
+from .common import DbOption, app, console, handle_errors, open_service
+
+
+@app.command()
+@handle_errors
+def info(db: str | None = DbOption, fmt: str = typer.Option("table", "--format", help="table or json")) -> None:
+    """Backend, size, row and event counts, schema version."""
+    with open_service(db) as ls:
+        health = ls.health()
+    if fmt == "json":
+        sys.stdout.write(json.dumps(health) + "\n")
+        return
+    for key, value in health.items():
+        console.print(f"{key:>16}: {value:,}" if isinstance(value, int) else f"{key:>16}: {value}", highlight=False)
+
+
+@app.command()
+@handle_errors
+def optimize(db: str | None = DbOption) -> None:
+    """Rewrite the events in time order (after importing out-of-order history) so reports prune better."""
+    with open_service(db) as ls:
+        rewrite = getattr(ls.store, "optimize", None)
+        if rewrite is None:
+            raise StoreError(f"the {ls.store.backend} backend keeps its own order; nothing to do")
+        rewrite()
+        console.print(f"optimized {ls.store.count():,} events")

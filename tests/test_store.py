@@ -1,0 +1,109 @@
+"""The DuckDB store itself: migrations, optimize, the writer lock, readers during writes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+
+import duckdb
+import pytest
+from typer.testing import CliRunner
+
+import leadstats
+from conftest import ev
+from leadstats.cli import app
+from leadstats.errors import StoreError
+from leadstats.store.duckdb import MIGRATIONS, SCHEMA_VERSION, DuckDBStore
+
+
+def test_old_schema_file_is_migrated_in_place(db_path: str) -> None:
+    con = duckdb.connect(db_path)
+    con.execute("CREATE TABLE leadstats_migrations (version INTEGER PRIMARY KEY, name VARCHAR, applied_at TIMESTAMP)")
+    for sql in MIGRATIONS[0][2]:
+        con.execute(sql)
+    con.execute("INSERT INTO leadstats_migrations VALUES (1, 'v1', now())")
+    con.execute(
+        "INSERT INTO events (event_id, id_hash, occurred_at, event_type) VALUES ('old', hash('old'), "
+        "TIMESTAMP '2026-03-07 05:00:00', 'primary')"
+    )
+    con.close()
+    store = DuckDBStore(db_path)
+    assert store.schema_version() == SCHEMA_VERSION == 2
+    assert store.execute("SELECT weight FROM events WHERE event_id = 'old'") == [(1,)]
+    store.close()
+
+
+def test_changed_hash_function_is_rederived(db_path: str) -> None:
+    with leadstats.connect(db_path) as ls:
+        ls.ingest([ev("a", "primary", "2026-03-07T05:00:00Z")])
+        ls.store.execute("SELECT 1")
+    con = duckdb.connect(db_path)
+    con.execute("UPDATE events SET id_hash = 42")  # what an upgrade that changed hash() would leave behind
+    con.execute("UPDATE leadstats_state SET value = 'duckdb-0.0' WHERE key = 'id_hash'")
+    con.close()
+    with leadstats.connect(db_path) as ls:
+        assert ls.ingest([ev("a", "primary", "2026-03-07T05:00:00Z")]).duplicates == 1
+
+
+def test_optimize_keeps_counts_schema_and_order(db_path: str) -> None:
+    with leadstats.connect(db_path) as ls:
+        ls.ingest([ev(f"e{i}", "primary", f"2026-03-{7 + i % 5:02d}T05:00:00Z") for i in range(50)])
+        before = ls.report("2026-03-01", "2026-03-31", bucket="1d").to_dict()["rows"]
+    result = CliRunner().invoke(app, ["optimize", "--db", db_path])
+    assert result.exit_code == 0 and "optimized 50 events" in result.output
+    with leadstats.connect(db_path) as ls:
+        assert ls.report("2026-03-01", "2026-03-31", bucket="1d").to_dict()["rows"] == before
+        times = [r[0] for r in ls.store.execute("SELECT occurred_at FROM events")]  # type: ignore[attr-defined]
+        assert times == sorted(times)
+        nullable = ls.store.execute(  # type: ignore[attr-defined]
+            "SELECT is_nullable FROM information_schema.columns WHERE table_name='events' AND column_name='event_id'"
+        )
+        assert nullable == [("NO",)]
+    info = CliRunner().invoke(app, ["info", "--db", db_path, "--format", "json"])
+    assert '"events": 50' in info.output and '"schema_version": 2' in info.output
+
+
+def test_second_process_gets_a_clear_error_not_a_traceback(db_path: str) -> None:
+    holder = leadstats.connect(db_path)
+    try:
+        code = (
+            "import leadstats.store.duckdb as d\n"
+            "from leadstats.errors import StoreError\n"
+            f"try:\n    d.DuckDBStore({db_path!r}, lock_wait_s=0.3)\n"
+            "except StoreError as e:\n    print('refused:', e.message)\n"
+        )
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+        assert "refused:" in out.stdout and "in use by another process" in out.stdout
+    finally:
+        holder.close()
+
+
+def test_read_only_store_must_exist(tmp_path: object) -> None:
+    with pytest.raises(StoreError, match="no leadstats store"):
+        DuckDBStore(f"{tmp_path}/missing.duckdb", read_only=True)
+
+
+def test_readers_see_whole_batches_while_a_writer_appends(db_path: str) -> None:
+    ls = leadstats.connect(db_path)
+    batch = 500
+    seen: list[int] = []
+    done = threading.Event()
+
+    def writer() -> None:
+        for b in range(20):
+            ls.ingest([ev(f"b{b}-{i}", "primary", "2026-03-07T05:00:00Z") for i in range(batch)])
+        done.set()
+
+    def reader() -> None:
+        while not done.is_set():
+            seen.append(ls.report("2026-03-07", "2026-03-08").totals["received"])
+
+    threads = [threading.Thread(target=writer), threading.Thread(target=reader)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert seen and all(n % batch == 0 for n in seen)  # never half a batch
+    assert ls.report("2026-03-07", "2026-03-08").totals["received"] == 20 * batch
+    ls.close()
