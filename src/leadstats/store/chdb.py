@@ -40,6 +40,15 @@ def _store_error(path: str, exc: Exception) -> StoreError:
     return StoreError(f"chDB ({path}): {first[:500]}")
 
 
+_PARAM_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\0": "\\0"})
+
+
+def _escape_param(value: Any) -> Any:
+    """ClickHouse parses a ``{name:String}`` value with escape sequences (as clickhouse-connect
+    escapes them over HTTP): a backslash or a tab must be escaped to arrive as itself."""
+    return value.translate(_PARAM_ESCAPES) if isinstance(value, str) else value
+
+
 class ChDBDriver:
     """A chDB session; rows come back as JSONCompact, scans as Arrow, inserts go in as ArrowStream."""
 
@@ -60,8 +69,9 @@ class ChDBDriver:
     def _query(self, sql: str, fmt: str, params: Mapping[str, Any] | None) -> Any:
         if self._session is None:
             raise StoreError(f"the chDB store {self.path} is closed")
+        bound = {k: _escape_param(v) for k, v in params.items()} if params else None
         try:
-            return self._session.query(sql, fmt, params=dict(params) if params else None)
+            return self._session.query(sql, fmt, params=bound)
         except StoreError:
             raise
         except Exception as exc:  # noqa: BLE001

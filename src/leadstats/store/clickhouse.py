@@ -389,7 +389,9 @@ class ClickHouseStore(ClickHouseBase):
 
     backend = "clickhouse"
 
-    def __init__(self, url: str | None = None, *, client: Any = None, read_only: bool = False) -> None:
+    def __init__(
+        self, url: str | None = None, *, client: Any = None, read_only: bool = False, database: str | None = None
+    ) -> None:
         if client is None:
             if url is None:
                 raise StoreError("ClickHouseStore needs a clickhouse:// URL or a client")
@@ -398,4 +400,6 @@ class ClickHouseStore(ClickHouseBase):
         location = f"{parts.scheme}://{parts.hostname or ''}{':' + str(parts.port) if parts.port else ''}{parts.path}"
         # A server has many clients: each writer stages its ids in a table of its own.
         stage = f"leadstats_stage_{uuid.uuid4().hex[:12]}"
-        super().__init__(ConnectDriver(client), location=location, stage_table=stage, read_only=read_only)
+        super().__init__(
+            ConnectDriver(client), location=location, stage_table=stage, read_only=read_only, database=database
+        )
