@@ -98,7 +98,7 @@ WINDOWS = {
 LONG = ("2026-03-01", "2026-04-03")  # month and week edges, for the calendar buckets only
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _expected(start: str, end: str, tz: str, bucket: str | None) -> tuple[str, str]:
     ref = evaluate(EDGE_EVENTS, {"from": start, "to": end, "timezone": tz, "bucket": bucket})
     return json.dumps(ref["rows"]), json.dumps(ref["totals"])
