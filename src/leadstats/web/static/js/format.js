@@ -38,10 +38,10 @@ export function rates(m) {
   };
 }
 
-/** "2026-03-07" -> "7 Mar 2026" */
-export function fmtDate(date) {
+/** "2026-03-07" -> "7 Mar 2026" (or "7 Mar" without the year) */
+export function fmtDate(date, withYear = true) {
   const [y, m, d] = date.split("-").map(Number);
-  return `${d} ${MONTHS[m - 1]} ${y}`;
+  return withYear ? `${d} ${MONTHS[m - 1]} ${y}` : `${d} ${MONTHS[m - 1]}`;
 }
 
 /** A bucket_start (local ISO with offset) as a short label; the wall time is read as written. */

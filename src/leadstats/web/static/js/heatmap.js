@@ -7,7 +7,7 @@ const TITLES = { primary: "Actual leads", hot: "Hot leads" };
 const compact = new Intl.NumberFormat("en", { notation: "compact", maximumFractionDigits: 1 });
 
 /** Fill a 7×24 grid (weekday 1..7 × hour 0..23) with `metric` from a report by weekday, hour_of_day. */
-export function heatGrid(rows, metric) {
+function heatGrid(rows, metric) {
   const grid = Array.from({ length: 7 }, () => new Array(24).fill(0));
   for (const r of rows) {
     if (r.weekday >= 1 && r.weekday <= 7 && r.hour_of_day >= 0 && r.hour_of_day <= 23) {

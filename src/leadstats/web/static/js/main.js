@@ -5,6 +5,7 @@ import { ApiError, apiFetch, getJson, getToken, setToken } from "./api.js";
 import { renderBreakdown } from "./breakdown.js";
 import { fmtDate } from "./format.js";
 import { renderHeatmap } from "./heatmap.js";
+import { loadInsights, whenVisible } from "./insights.js";
 import { renderKpis } from "./kpis.js";
 import {
   daysBetween, defaultBucket, filterExpr, parseState, previousWindow, reportParams, resolveWindow,
@@ -24,6 +25,8 @@ let state = null;
 let lastResults = null;
 let loadSeq = 0;
 let inflight = null;
+let insightsWatched = false;
+let insightsOnScreen = false;
 
 function setPageState(name) {
   document.body.dataset.state = name;
@@ -39,8 +42,11 @@ function showError(message) {
 // -- state changes ---------------------------------------------------------------------------------
 
 function update(patch) {
-  state = { ...state, ...patch };
-  history.pushState(null, "", serializeState(state));
+  const next = { ...state, ...patch };
+  const search = serializeState(next);
+  if (search === location.search) return; // e.g. a change event repeated on blur
+  state = next;
+  history.pushState(null, "", search);
   syncControls();
   load();
 }
@@ -250,7 +256,17 @@ async function load() {
     $("#token-button").textContent = "Change token";
     $("#token-button").hidden = !getToken();
     document.body.dataset.firstRenderMs ??= String(Math.round(performance.now()));
+    document.body.dataset.view = location.search; // which URL the numbers on screen belong to
     setPageState("ready");
+    if (insightsOnScreen) {
+      loadInsights($("#insights"), state.tz);
+    } else if (!insightsWatched) {
+      insightsWatched = true; // watch only now: before the first render the empty page shows the panel
+      whenVisible($("#insights"), () => {
+        insightsOnScreen = true;
+        if (document.body.dataset.state === "ready") loadInsights($("#insights"), state.tz);
+      });
+    }
   } catch (err) {
     if (err.name === "AbortError" || seq !== loadSeq) return;
     if (err instanceof ApiError && err.auth) {

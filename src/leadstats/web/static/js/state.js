@@ -1,10 +1,10 @@
 // The view state: every setting lives in the URL query string, so a link reproduces the view and
 // back/forward walk through earlier views. Dates are local calendar dates in the chosen time zone.
 
-export const DEFAULT_TZ = "Asia/Kolkata";
-export const DEFAULT_BY = "project";
-export const DEFAULT_SUSPICIOUS_MIN = 40;
-export const RANGES = ["today", "yesterday", "7d", "30d", "90d", "custom"];
+const DEFAULT_TZ = "Asia/Kolkata";
+const DEFAULT_BY = "project";
+const DEFAULT_SUSPICIOUS_MIN = 40;
+const RANGES = ["today", "yesterday", "7d", "30d", "90d", "custom"];
 const RANGE_DAYS = { today: 1, yesterday: 1, "7d": 7, "30d": 30, "90d": 90 };
 const DEFAULT_RANGE = "7d";
 const SORT_KEYS = ["value", "received", "primary", "actual_pct", "hot_pct", "bot_rate", "share"];
@@ -12,7 +12,7 @@ const DAY_MS = 86_400_000;
 const DATE_RE = /^\d{4}-\d{2}-\d{2}$/;
 
 /** Calendar arithmetic on "YYYY-MM-DD" strings (no time zone involved). */
-export function addDays(date, n) {
+function addDays(date, n) {
   const [y, m, d] = date.split("-").map(Number);
   return new Date(Date.UTC(y, m - 1, d) + n * DAY_MS).toISOString().slice(0, 10);
 }
@@ -38,7 +38,7 @@ function dayFormat(tz) {
 }
 
 /** Today's date on the wall calendar of `tz` (of UTC while `tz` is not a zone the browser knows). */
-export function todayIn(tz, now = new Date()) {
+function todayIn(tz, now = new Date()) {
   return (dayFormat(tz) ?? dayFormat("UTC")).format(now);
 }
 

@@ -10,7 +10,7 @@ const LINES = [
   { key: "vpn", dash: [6, 3] },
   { key: "suspicious", dash: [2, 3] },
 ];
-export const SERIES = [...STACKED, ...LINES.map((l) => l.key)];
+const SERIES = [...STACKED, ...LINES.map((l) => l.key)];
 const HEIGHT = 320;
 // Tick steps for whole numbers: bucket indexes on x, counts on y.
 const INDEX_STEPS = [1, 2, 3, 4, 6, 8, 12, 16, 24, 48, 96, 192, 384, 768, 1536, 3072, 6144];
@@ -108,7 +108,7 @@ export function renderTimeChart(figure, result, bucket) {
   const series = { bucket_start: rows.map((r) => r.bucket_start), received: rows.map((r) => r.received) };
   for (const key of SERIES) series[key] = rows.map((r) => r[key]);
   figure.dataset.series = JSON.stringify(series);
-  renderTable(figure.querySelector("table"), rows, bucket);
+  renderTable(figure.querySelector(".chart-table table"), rows, bucket);
   const empty = result.totals.received === 0;
   const note = figure.querySelector(".empty-note");
   note.textContent = empty
