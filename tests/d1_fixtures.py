@@ -168,7 +168,7 @@ def build_small(path: str | Path) -> Planted:
     totals["received"] = totals["submissions"] + totals["test"] + totals["bot"] + totals["blocked"]
     bad = [
         ("Leads", 11, "EnquiryDateTime"),
-        ("Leads", 12, "EnquiryDateTime"),
+        ("Leads", 12, "CreatedAt/EnquiryDateTime"),
         ("LeadSubmissions", 7, "SubmittedAt"),
         ("BlockedIPLeads", 4, "ReceivedAt"),
     ]

@@ -103,8 +103,35 @@ def parse_create(body: str) -> list[tuple[str, str]]:
     return cols
 
 
+_LINE_PARTS = re.compile(r"'[^']*'?|--[^\n]*|[^'-]+|-")
+
+
+def _strip_comment(line: str, in_string: bool) -> tuple[str, bool]:
+    """Drop a ``--`` comment that is outside any string; also says whether the line ends inside one."""
+    out = []
+    pos = 0
+    if in_string:  # finish the string carried over from the previous line
+        end = line.find("'")
+        while end != -1 and line[end + 1: end + 2] == "'":
+            end = line.find("'", end + 2)
+        if end == -1:
+            return line, True
+        out.append(line[: end + 1])
+        pos = end + 1
+    for m in _LINE_PARTS.finditer(line, pos):
+        part = m.group(0)
+        if part.startswith("--"):
+            out.append("\n" if part.endswith("\n") or line.endswith("\n") else "")
+            break
+        out.append(part)
+        if part.startswith("'") and (len(part) == 1 or not part.endswith("'")):
+            return "".join(out) + line[m.end():], True
+    return "".join(out), False
+
+
 def statements(lines: Iterator[str]) -> Iterator[tuple[int, str]]:
-    """``(first line number, text)`` of each statement; a ``;`` inside a string does not end one."""
+    """``(first line number, text)`` of each statement, ``--`` comments dropped; a ``;`` inside a string
+    does not end one."""
     buf: list[str] = []
     quotes = 0
     start = 0
@@ -116,6 +143,8 @@ def statements(lines: Iterator[str]) -> Iterator[tuple[int, str]]:
                 continue
             start = no
             trigger = bool(re.match(r"CREATE\s+(TEMP\w*\s+)?TRIGGER", stripped, re.IGNORECASE))
+        if "--" in line:
+            line, _ = _strip_comment(line, quotes % 2 == 1)
         buf.append(line)
         quotes += line.count("'")
         tail = line.rstrip()
