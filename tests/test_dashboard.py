@@ -228,7 +228,7 @@ def assert_breakdown_matches(page: Any, doc: dict[str, Any], dim: str) -> None:
         assert float(row["share"]) == pytest.approx(api["received"] / total)
         if api["received"]:
             assert float(row["actual_pct"]) == pytest.approx(api["primary"] / api["received"])
-            assert float(row["bot_rate"]) == pytest.approx(api["bot"] / api["received"])
+            assert float(row["bot_rate"]) == pytest.approx((api["bot"] + api["blocked"]) / api["received"])
         if api["primary"]:
             assert float(row["hot_pct"]) == pytest.approx(api["hot"] / api["primary"])
 
@@ -269,7 +269,7 @@ def test_opens_without_prompt_and_every_view_matches_the_api(page: Any, servers:
     assert kpi(page, "primary") == totals["primary"]
     assert kpi(page, "actual_pct") == pytest.approx(totals["primary"] / totals["received"])
     assert kpi(page, "hot_pct") == pytest.approx(totals["hot"] / totals["primary"])
-    assert kpi(page, "bot_rate") == pytest.approx(totals["bot"] / totals["received"])
+    assert kpi(page, "bot_rate") == pytest.approx((totals["bot"] + totals["blocked"]) / totals["received"])
     assert kpi(page, "vpn_pct") == pytest.approx(totals["vpn"] / totals["primary"])
 
     # previous period: the 7 days before, cut at the same moment of the day as now
@@ -293,6 +293,21 @@ def test_opens_without_prompt_and_every_view_matches_the_api(page: Any, servers:
 
     assert_breakdown_matches(page, server.report(query(frm, to, by="project")), "project")
     shot(page, "dashboard-top")
+
+
+def test_yesterday_kpis_equal_the_summary_api(page: Any, servers: dict[str, Server]) -> None:
+    """Yesterday against the day before is exactly /api/v1/summary?days=1: same numbers, same ratios."""
+    server = servers["open"]
+    page.goto(server.url + "/?range=yesterday")
+    settle(page)
+    summary = server.get("/api/v1/summary", [("days", "1"), ("tz", TZ)]).json()
+    assert summary["current"]["first_day"] == preset("yesterday")[0]
+    for key in ("received", "primary", "actual_pct", "hot_pct", "bot_rate", "vpn_pct"):
+        metric = summary["metrics"][key]
+        scale = 1 if key in ("received", "primary") else 100  # the summary's ratios are percentages
+        assert kpi(page, key) * scale == pytest.approx(metric["value"], abs=0.005), key
+        assert kpi(page, key, "data-previous") * scale == pytest.approx(metric["previous"], abs=0.005), key
+    assert "the day before" in page.text_content('.kpi[data-kpi="received"]')
 
 
 def test_range_bucket_and_group_by_controls(page: Any, servers: dict[str, Server]) -> None:

@@ -28,12 +28,12 @@ export function ratio(num, den) {
   return den ? num / den : null;
 }
 
-/** The dashboard's derived rates, all from one row of report metrics. */
+/** The derived rates, from one row of report metrics; the same definitions as /api/v1/summary. */
 export function rates(m) {
   return {
     actual_pct: ratio(m.primary, m.received), // actual leads among everything received
     hot_pct: ratio(m.hot, m.primary), // hot leads among actual leads
-    bot_rate: ratio(m.bot, m.received), // honeypot bots among everything received
+    bot_rate: ratio(m.bot + m.blocked, m.received), // honeypot bots and blocked IPs among everything received
     vpn_pct: ratio(m.vpn, m.primary), // VPN among actual leads
   };
 }

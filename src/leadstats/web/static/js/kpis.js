@@ -7,7 +7,7 @@ const CARDS = [
   { key: "primary", label: "Actual leads", kind: "count", help: "Primary submissions: new, real leads" },
   { key: "actual_pct", label: "Actual %", kind: "pct", help: "Actual leads ÷ received" },
   { key: "hot_pct", label: "Hot %", kind: "pct", help: "Hot and Very Hot ÷ actual leads" },
-  { key: "bot_rate", label: "Bot rate", kind: "pct", worseUp: true, help: "Honeypot bots ÷ received" },
+  { key: "bot_rate", label: "Bot rate", kind: "pct", worseUp: true, help: "Bots and blocked IPs ÷ received" },
   { key: "vpn_pct", label: "VPN %", kind: "pct", worseUp: true, help: "Actual leads behind a VPN ÷ actual leads" },
 ];
 
