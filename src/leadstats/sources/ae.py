@@ -125,8 +125,10 @@ def _rows(path: str) -> Iterator[tuple[int, Any]]:
             if line.strip():
                 first = line
                 break
+        if not first:
+            return  # an empty JSONEachRow export: no rows
         try:
-            head = json.loads(first) if first else None
+            head = json.loads(first)
         except ValueError:
             head = None
         if isinstance(head, dict) and not ({"meta", "data"} & set(head)):
