@@ -361,7 +361,7 @@ def test_filters_and_sorting(page: Any, servers: dict[str, Server]) -> None:
 
     page.select_option("#filter-dim", "source")
     page.select_option("#filter-op", "=")
-    page.fill("#filter-value", "google,meta")
+    page.fill("#filter-value", "google, meta")  # spaces after commas are dropped
     page.click("#filter-add")
     settle(page)
     page.select_option("#filter-dim", "country")
@@ -397,6 +397,13 @@ def test_filters_and_sorting(page: Any, servers: dict[str, Server]) -> None:
     settle(page)
     assert url_state(page)["filter"] == ["country!=IN"]
     assert_chart_matches(page, server.report(query(frm, to, filters=("country!=IN",), bucket="1d")))
+
+    # "only" on a breakdown row drills down to that value
+    city = breakdown_rows(page)[0]["key"]
+    page.click("#breakdown tbody tr[data-key] button.only")
+    settle(page)
+    assert url_state(page)["filter"] == ["country!=IN", f"city={city}"]
+    assert [r["key"] for r in breakdown_rows(page)] == [city]
 
 
 def test_csv_downloads_equal_the_api_csv(page: Any, servers: dict[str, Server]) -> None:

@@ -117,7 +117,7 @@ function bindControls() {
   });
 }
 
-/** Options that come from /api/v1/schema: dimensions for group-by and filters, buckets. */
+/** Options that come from /api/v1/schema (dimensions for group-by and filters), and the zone list. */
 function fillSchemaOptions() {
   const zones = typeof Intl.supportedValuesOf === "function" ? Intl.supportedValuesOf("timeZone") : [];
   $("#tz-list").replaceChildren(...zones.map((z) => new Option(z)));
@@ -176,8 +176,12 @@ function addFilterFromForm() {
     $("#filter-value").focus();
     return;
   }
-  // The typed text is CSV already (a,b or "a, with comma",b), as the API reads it.
-  const expr = `${$("#filter-dim").value}${$("#filter-op").value}${raw}`;
+  // The typed text is CSV (a, b or "a, with comma", b); spaces around values are dropped.
+  const dim = $("#filter-dim").value;
+  const op = $("#filter-op").value;
+  const values = splitFilter(`${dim}${op}${raw}`).values.map((v) => v.trim()).filter(Boolean);
+  if (!values.length) return;
+  const expr = filterExpr(dim, op, values);
   $("#filter-value").value = "";
   if (!state.filters.includes(expr)) update({ filters: [...state.filters, expr] });
 }
