@@ -238,6 +238,14 @@ def recommend(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
             f"Actual leads fell to {fmt_int(primary['value'])} from {fmt_int(primary['previous'])} "
             f"({primary['change_pct']:+.1f}%).", value=primary["value"], previous=primary["previous"],
             change_pct=primary["change_pct"])))
+    if not kpi["primary"]["value"]:
+        w = doc["window"]
+        cands.append((0.5, _action(
+            "kpi", "Check lead capture: no actual leads were recorded",
+            f"0 actual leads from {w['first_day']} to {w['last_day']} ({fmt_int(kpi['received']['value'] or 0)} "
+            f"events in all, {fmt_int(kpi['primary']['previous'] or 0)} actual leads the period before): check "
+            "that the forms and the Worker still send events.",
+            value=0, previous=kpi["primary"]["previous"])))
     nxt = doc["forecast"].get("next_7_days")
     if nxt:
         daily = doc["forecast"]["daily"]
@@ -282,8 +290,9 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
         block = doc["kpis"][name]
         out.append(f"| {_KPI_LABELS[name]} | {_kpi_cell(name, block['value'])} | "
                    f"{_kpi_cell(name, block['previous'])} | {_change_cell(name, block)} |")
-    out += ["", "## Focus list", ""]
     focus_doc = doc["focus"]
+    fw = focus_doc.get("window")
+    out += ["", "## Focus list" + (f" ({fw['from'][:10]} to {fw['to'][:10]})" if fw else ""), ""]
     items = focus_doc.get("items") or []
     out += [f"- **{i['action']}** {i['reason']}" for i in items] or [
         f"- {focus_doc.get('error') or 'No segment differs from the rest enough to act on.'}"]
@@ -294,8 +303,9 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
     else:
         out += [f"- Peak hours {p['label']}: {p['expected_hot_per_hour']:.1f} hot leads/hour, "
                 f"{fmt_pct(p['share_of_hot'])} of hot leads" for p in w.get("peak_hours", [])]
-        out += ["- Top ad slots: " + ", ".join(f"{s['label']} ({s['expected_hot']:.1f} hot)"
-                                              for s in w.get("top_ad_slots", []))]
+        if w.get("top_ad_slots"):
+            out.append("- Top ad slots: " + ", ".join(f"{s['label']} ({s['expected_hot']:.1f} hot)"
+                                                      for s in w["top_ad_slots"]))
         if w.get("junk_slots"):
             out.append(f"- Mostly bots ({w['junk_slot_count']} slots), e.g. " + ", ".join(
                 f"{s['label']} ({fmt_pct(s['bot_rate'])})" for s in w["junk_slots"][:5]))

@@ -3,17 +3,22 @@
 Method (pure, over report results split by one or two dimensions):
 
 1. For each segment (``utm_campaign=x``, ``project=p × country=c``, ...) take its counts and compare its
-   rates with the *rest* of the traffic (window totals minus the segment): ``hot_pct`` (hot / primary),
-   ``bot_rate`` ((bot + blocked) / received), ``suspicious_pct`` and ``vpn_pct`` (per primary).
-2. Each rate gets a Wilson interval at ``z`` (default 3, about 99.7%, because dozens of segments are
-   tested at once). A segment is *better* on hot leads only when the lower bound of its hot rate beats the
-   rest by ``min_lift`` (25% relative), *worse* when the upper bound falls short by the same margin; junk
-   rates must exceed the rest by half again and by 3 points at the lower bound. A 3-lead segment at 100%
-   hot has a lower bound near 40%, so it cannot outrank 300 leads at 60%.
+   rates with the *typical* segment of the same split: the interquartile mean of the segments' rates,
+   weighted by volume (the middle half of the traffic). ``hot_pct`` (hot / primary), ``bot_rate``
+   ((bot + blocked) / received), ``suspicious_pct`` and ``vpn_pct`` (per primary). Not the window total:
+   one big bad campaign drags the total down and would make every ordinary source look "better". A pair
+   segment is compared with the typical pair *and* its two parents (the larger of them for "higher than",
+   the smaller for "lower than"), so it is listed only for what its parents do not already explain.
+2. Each rate gets a Wilson interval at ``z``: by default the Bonferroni bound for a 5% family-wise error
+   over every segment × rate tested (about 4 for 250 segments), so testing hundreds of segments does not
+   flag a few by chance. A segment is *better* on hot leads only when the lower bound of its hot rate beats the
+   typical rate by ``min_lift`` (25% relative), *worse* when the upper bound falls short by the same
+   margin; junk rates must exceed the typical rate by half again and by 3 points at the lower bound.
+   A 3-lead segment at 100% hot has a lower bound near 40%, so it cannot outrank 300 leads at 60%.
 3. Suggestion: ``scale`` (better hot rate, clean traffic), ``pause`` (worse hot rate *and* junk),
    ``fix`` (either problem alone, or good leads mixed with junk).
 4. Rank by *impact* in leads, using the conservative bound: extra (or missing) hot leads against the
-   rest's rate, or excess junk events. Volume matters as much as the rate gap.
+   typical rate, or excess junk events. Volume matters as much as the rate gap.
 5. Repeats are dropped: two names for the same traffic (a source that runs one campaign) become one item
    (``same_as``); a pair segment (``project × country``) whose signals its single-dimension parent already
    shows is dropped; and a broad segment flagged only because it contains a flagged narrower one (a source
@@ -26,8 +31,9 @@ Segments with fewer than ``k`` events are never listed (k-anonymity).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
+from statistics import NormalDist
 from typing import TYPE_CHECKING, Any
 
 from ..model.report import ReportResult
@@ -57,38 +63,81 @@ DEFAULT_DAYS = 28
 class FocusOptions:
     """Thresholds of the focus list (see module doc)."""
 
-    z: float = 3.0
-    min_lift: float = 0.25  # hot rate at least 25% better / worse than the rest (relative)
-    junk_factor: float = 1.5  # junk rate at least 1.5x the rest ...
+    z: float | None = None  # None: Bonferroni over all tests, family-wise error ``alpha``
+    alpha: float = 0.05
+    min_lift: float = 0.25  # hot rate at least 25% better / worse than typical (relative)
+    junk_factor: float = 1.5  # junk rate at least 1.5x typical ...
     junk_points: float = 0.03  # ... and at least 3 points above it
     k: int = 5  # minimum events per listed segment
 
 
-def _signals(seg: Mapping[str, int], rest: Mapping[str, int], opts: FocusOptions) -> tuple[list[str], float, dict]:
-    """Which rates differ from the rest, the impact in leads, and the rate details."""
+RATE_NAMES: tuple[str, ...] = ("hot_pct", "actual_pct", *JUNK_RATES)
+Baseline = Mapping[str, tuple[float | None, float | None]]  # rate -> (compare "higher" with, "lower" with)
+
+
+def typical_rates(rows: Iterable[Mapping[str, Any]], k: int) -> dict[str, float | None]:
+    """Per rate: the interquartile mean of the segments' rates (``received >= k``), weighted by the rate's
+    denominator: the pooled rate of the middle half of the traffic once sorted by rate."""
+    kept = [r for r in rows if int(r.get("received", 0)) >= k]
+    out: dict[str, float | None] = {}
+    for name in RATE_NAMES:
+        points = sorted((num / den, den) for num, den in (ratio_parts(r, name) for r in kept) if den > 0)
+        total = sum(w for _v, w in points)
+        lo_cut, hi_cut = total / 4, 3 * total / 4
+        acc = num_sum = weight_sum = 0.0
+        for value, weight in points:
+            inside = max(0.0, min(acc + weight, hi_cut) - max(acc, lo_cut))
+            num_sum += value * inside
+            weight_sum += inside
+            acc += weight
+        out[name] = num_sum / weight_sum if weight_sum else None
+    return out
+
+
+def _baseline(typical: Mapping[str, float | None], parents: Sequence[Mapping[str, int]] = ()) -> Baseline:
+    out: dict[str, tuple[float | None, float | None]] = {}
+    for name in RATE_NAMES:
+        values = [v for v in (typical.get(name), *(ratio(*ratio_parts(p, name)) for p in parents)) if v is not None]
+        out[name] = (max(values), min(values)) if values else (None, None)
+    return out
+
+
+def _signals(seg: Mapping[str, int], baseline: Baseline, opts: FocusOptions) -> tuple[list[str], float, dict]:
+    """Which rates differ from the baseline, the impact in leads, and the rate details."""
     details: dict[str, dict[str, float | None]] = {}
     signals: list[str] = []
     impact = 0.0
-    for name in ("hot_pct", "actual_pct", *JUNK_RATES):
+    for name in RATE_NAMES:
         num, den = ratio_parts(seg, name)
-        rnum, rden = ratio_parts(rest, name)
-        lo, hi = wilson(num, den, opts.z)
-        base = ratio(rnum, rden)
+        lo, hi = wilson(num, den, opts.z or 3.0)
+        up, down = baseline[name]
         details[name] = {"value": pct(ratio(num, den)), "low": pct(lo) if den else None,
-                         "high": pct(hi) if den else None, "rest": pct(base)}
-        if not den or base is None:
+                         "high": pct(hi) if den else None, "typical": pct(up)}
+        if not den or up is None or down is None:
             continue
         if name == "hot_pct":
-            if lo > base * (1 + opts.min_lift):
+            if lo > up * (1 + opts.min_lift):
                 signals.append("high_hot")
-                impact = max(impact, den * (lo - base))
-            elif hi < base * (1 - opts.min_lift):
+                impact = max(impact, den * (lo - up))
+            elif hi < down * (1 - opts.min_lift):
                 signals.append("low_hot")
-                impact = max(impact, den * (base - hi))
-        elif name in JUNK_RATES and lo > max(base * opts.junk_factor, base + opts.junk_points):
+                impact = max(impact, den * (down - hi))
+                details[name]["typical"] = pct(down)
+        elif name in JUNK_RATES and lo > max(up * opts.junk_factor, up + opts.junk_points):
             signals.append(f"high_{name.removesuffix('_pct').removesuffix('_rate')}")
-            impact = max(impact, den * (lo - base))
+            impact = max(impact, den * (lo - up))
     return signals, impact, details
+
+
+def _parents(result: ReportResult) -> dict[tuple[str, Any], dict[str, int]]:
+    """Counts of each single-dimension parent of a pair split, summed from the pair rows themselves."""
+    out: dict[tuple[str, Any], dict[str, int]] = {}
+    for row in result.rows:
+        for dim in result.query.dimensions:
+            acc = out.setdefault((dim, row.get(dim)), dict.fromkeys(METRIC_NAMES, 0))
+            for m in METRIC_NAMES:
+                acc[m] += int(row.get(m, 0))
+    return out
 
 
 def _action(signals: Sequence[str]) -> str | None:
@@ -125,7 +174,7 @@ def _reason(label: str, counts: Mapping[str, int], share: float | None, signals:
     for sig in signals:
         name = _SIGNAL_RATE[sig]
         d = details[name]
-        parts.append(f"{_WORDS[name]} {fmt_pct(d['value'])} vs {fmt_pct(d['rest'])} elsewhere")
+        parts.append(f"{_WORDS[name]} {fmt_pct(d['value'])} vs {fmt_pct(d['typical'])} typical")
     return ", ".join(parts) + f": {_verdict(action, signals)}"
 
 
@@ -138,20 +187,27 @@ def _counts(row: Mapping[str, Any]) -> dict[str, int]:
 _PRECEDENCE = ("utm_campaign", "project", "city", "country", "source")
 
 
-def _dedupe(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Drop repeats: identical traffic under two names, and pairs whose parent already says it all."""
+def _key(counts: Mapping[str, int]) -> tuple[int, ...]:
+    return tuple(int(counts[m]) for m in METRIC_NAMES)
+
+
+def _dedupe(items: list[dict[str, Any]], names: Mapping[tuple[int, ...], list[str]]) -> list[dict[str, Any]]:
+    """Drop repeats: identical traffic under two names, and pairs whose parent already says it all.
+
+    ``names`` maps a single-dimension segment's counts to every label with exactly those counts.
+    """
     singles = sorted((i for i in items if len(i["segment"]) == 1),
                      key=lambda i: _PRECEDENCE.index(i["dimensions"][0])
                      if i["dimensions"][0] in _PRECEDENCE else len(_PRECEDENCE))
     kept: list[dict[str, Any]] = []
     for item in singles:
-        twin = next((k for k in kept if k["counts"] == item["counts"] and k["action"] == item["action"]), None)
-        if twin is None:
-            item["same_as"] = []
-            kept.append(item)
-        else:
-            twin["same_as"].append(item["label"])
-            twin["reason"] = twin["reason"].replace(":", f" (same traffic as {item['label']}):", 1)
+        if any(k["counts"] == item["counts"] for k in kept):
+            continue  # already listed under a preferred name
+        twins = [n for n in names.get(_key(item["counts"]), []) if n != item["label"]]
+        item["same_as"] = twins
+        if twins:
+            item["reason"] = item["reason"].replace(":", f" (same traffic as {', '.join(twins)}):", 1)
+        kept.append(item)
     by_key = {next(iter(i["segment"].items())): set(i["signals"]) for i in singles}
     for item in items:
         if len(item["segment"]) == 1:
@@ -167,7 +223,8 @@ def _dedupe(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _explain(items: list[dict[str, Any]], pairs: Mapping[tuple[str, str], ReportResult],
-             totals: Mapping[str, int], opts: FocusOptions) -> list[dict[str, Any]]:
+             typical: Mapping[tuple[str, ...], Mapping[str, float | None]],
+             opts: FocusOptions) -> list[dict[str, Any]]:
     """Drop a broad item whose flag comes from a narrower flagged item nested inside it (module doc, 5)."""
     singles = [i for i in items if len(i["segment"]) == 1]
     dropped: set[int] = set()
@@ -175,15 +232,14 @@ def _explain(items: list[dict[str, Any]], pairs: Mapping[tuple[str, str], Report
         (bdim, bval), = broad["segment"].items()
         for narrow in singles:
             (ndim, nval), = narrow["segment"].items()
-            if narrow is broad or ndim == bdim or narrow["action"] != broad["action"] \
+            if narrow is broad or ndim == bdim or not set(broad["signals"]) <= set(narrow["signals"]) \
                     or narrow["counts"]["primary"] >= broad["counts"]["primary"]:
                 continue
             overlap = _pair_counts(pairs, (bdim, bval), (ndim, nval))
             if overlap is None or overlap["received"] < 0.9 * narrow["counts"]["received"]:
                 continue  # not nested
             remainder = {m: broad["counts"][m] - overlap[m] for m in METRIC_NAMES}
-            rest = {m: totals[m] - remainder[m] for m in METRIC_NAMES}
-            if _action(_signals(remainder, rest, opts)[0]) is None:
+            if _action(_signals(remainder, _baseline(typical[(bdim,)]), opts)[0]) is None:
                 dropped.add(id(broad))
                 narrow.setdefault("explains", []).append(broad["label"])
                 narrow["reason"] += f" (it is also why {broad['label']} looks poor)"
@@ -216,23 +272,33 @@ def rank_segments(
 
     Returns ``{"baseline", "items", "segments_evaluated", "method"}``; ``items`` are ranked by impact.
     """
+    results = list(results)
     opts = options or FocusOptions()
+    tests = len(RATE_NAMES) * sum(1 for r in results for row in r.rows if int(row["received"]) >= opts.k)
+    if opts.z is None:  # Bonferroni: each of `tests` two-sided tests at alpha / tests
+        opts = replace(opts, z=round(NormalDist().inv_cdf(1 - opts.alpha / (2 * max(tests, 1))), 3))
     items: list[dict[str, Any]] = []
     totals: dict[str, int] | None = None
     evaluated = 0
     pairs: dict[tuple[str, str], ReportResult] = {}
+    typical: dict[tuple[str, ...], dict[str, float | None]] = {}
+    names: dict[tuple[int, ...], list[str]] = {}
     for result in results:
         dims = list(result.query.dimensions)
         totals = dict(result.totals)
         if len(dims) == 2:
             pairs[(dims[0], dims[1])] = result
+        typical[tuple(dims)] = typical_rates(result.rows, opts.k)
+        parents = _parents(result) if len(dims) > 1 else {}
         for row in result.rows:
             counts = _counts(row)
             if counts["received"] < opts.k:
                 continue
+            if len(dims) == 1:
+                names.setdefault(_key(counts), []).append(segment_label({dims[0]: row.get(dims[0])}))
             evaluated += 1
-            rest = {m: totals[m] - counts[m] for m in METRIC_NAMES}
-            signals, impact, details = _signals(counts, rest, opts)
+            baseline = _baseline(typical[tuple(dims)], [parents[(d, row.get(d))] for d in dims if parents])
+            signals, impact, details = _signals(counts, baseline, opts)
             action = _action(signals)
             if action is None:
                 continue
@@ -251,7 +317,7 @@ def rank_segments(
                 "counts": counts,
                 "rates": details,
             })
-    items = _explain(_dedupe(items), pairs, totals or {}, opts)
+    items = _explain(_dedupe(items, names), pairs, typical, opts)
     items.sort(key=lambda i: (-i["impact"], i["label"]))
     for rank, item in enumerate(items, 1):
         item["rank"] = rank
@@ -261,9 +327,11 @@ def rank_segments(
         "items": items if limit is None else items[:limit],
         "flagged": len(items),
         "segments_evaluated": evaluated,
-        "method": {"z": opts.z, "min_lift": opts.min_lift, "junk_factor": opts.junk_factor,
+        "method": {"z": opts.z, "tests": tests, "min_lift": opts.min_lift, "junk_factor": opts.junk_factor,
                    "junk_points": opts.junk_points, "k": opts.k,
-                   "compared_with": "the rest of the traffic in the same window"},
+                   "compared_with": "the typical segment of the same split (volume-weighted interquartile "
+                                    "mean); pairs also with their parents",
+                   "typical": {"+".join(k): {n: pct(v) for n, v in t.items()} for k, t in typical.items()}},
     }
 
 

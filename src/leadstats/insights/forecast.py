@@ -116,7 +116,9 @@ def forecast_series(
     nonzero = np.flatnonzero(values > 0)
     if len(nonzero):
         values = values[nonzero[0]:]
-    if len(values) < 2 * period + horizon + 1 or not len(nonzero):
+    if not len(nonzero):
+        raise ForecastError("not enough history to forecast: no events in the history window", field="from")
+    if len(values) < 2 * period + horizon + 1:
         raise ForecastError(
             f"not enough history to forecast: {len(values)} points, at least {2 * period + horizon + 1} "
             f"needed (two seasons of {period} and a backtest)", field="from")
