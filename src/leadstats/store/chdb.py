@@ -24,9 +24,26 @@ from ..errors import StoreError
 from .clickhouse import ClickHouseBase
 
 
+def _locked_by_another_process(path: str) -> bool:
+    """ClickHouse holds an exclusive flock on ``status`` while a server (or chDB) uses the directory."""
+    try:
+        import fcntl
+
+        with open(os.path.join(path, "status"), "rb") as fh:
+            try:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                return True
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+    except (OSError, ImportError):
+        return False
+    return False
+
+
 def _store_error(path: str, exc: Exception) -> StoreError:
     text = str(exc).strip()
-    if "Cannot lock file" in text or "Another server instance" in text:
+    locked = "Error initializing EmbeddedServer" in text and _locked_by_another_process(path)
+    if locked or "Cannot lock file" in text or "Another server instance" in text:
         return StoreError(
             f"{path} is in use by another process (chDB allows one process per directory): stop it,"
             " or send events to its HTTP API instead"

@@ -102,6 +102,28 @@ def state_ddl(table: str = STATE, engine: str = "ReplacingMergeTree(updated)", o
     )
 
 
+def cluster_ddl(database: str = "leads", cluster: str = "{cluster}") -> list[str]:
+    """Statements for a sharded, replicated cluster (printed in docs/scale-out.md).
+
+    Each shard keeps ``leadstats_events_local`` (ReplicatedMergeTree); ``leadstats_events`` is a
+    Distributed table over them, sharded by ``cityHash64(event_id)`` so an id always lands on the same
+    shard, which keeps the check-before-insert exact across shards.
+    """
+    zk = "/clickhouse/tables/{shard}/" + database
+    return [
+        f"CREATE DATABASE IF NOT EXISTS {database} ON CLUSTER '{cluster}'",
+        events_ddl(
+            f"{database}.{EVENTS}_local", f"ReplicatedMergeTree('{zk}/{EVENTS}', '{{replica}}')", f"'{cluster}'"
+        ),
+        f"CREATE TABLE IF NOT EXISTS {database}.{EVENTS} ON CLUSTER '{cluster}' AS {database}.{EVENTS}_local\n"
+        f"ENGINE = Distributed('{cluster}', {database}, {EVENTS}_local, cityHash64(event_id))",
+        state_ddl(f"{database}.{STATE}_local", f"ReplicatedReplacingMergeTree('{zk}/{STATE}', '{{replica}}', updated)",
+                  f"'{cluster}'"),
+        f"CREATE TABLE IF NOT EXISTS {database}.{STATE} ON CLUSTER '{cluster}' AS {database}.{STATE}_local\n"
+        f"ENGINE = Distributed('{cluster}', {database}, {STATE}_local, cityHash64(key))",
+    ]
+
+
 def _dt64(us: int) -> str:
     return from_us(us).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
@@ -354,16 +376,27 @@ class ConnectDriver:
             self.client.close()
 
 
+_CLIENT_OPTIONS = {"connect_timeout", "send_receive_timeout", "compress", "verify", "ca_cert", "client_name"}
+
+
 def client_from_url(url: str) -> Any:
     """``clickhouse://user:pass@host:8123/db`` (``clickhouses://`` for TLS) -> a clickhouse-connect client.
 
-    Query parameters are passed on as client settings, e.g. ``?connect_timeout=5``.
+    Query parameters are client options (``connect_timeout``, ``send_receive_timeout``, ``compress``,
+    ``verify``, ``ca_cert``, ``client_name``) or ClickHouse settings sent with every query, e.g.
+    ``?distributed_foreground_insert=1`` for a writer on a Distributed table (see docs/scale-out.md).
     """
     import clickhouse_connect
 
     parts = urlsplit(url)
     secure = parts.scheme.lower() == "clickhouses"
-    options: dict[str, Any] = dict(parse_qsl(parts.query))
+    options: dict[str, Any] = {}
+    settings: dict[str, Any] = {}
+    for key, value in parse_qsl(parts.query):
+        if key in _CLIENT_OPTIONS:
+            options[key] = float(value) if key.endswith("timeout") else value
+        else:
+            settings[key] = value
     database = parts.path.strip("/") or None
     try:
         return clickhouse_connect.get_client(
@@ -374,6 +407,7 @@ def client_from_url(url: str) -> Any:
             database=database,
             secure=secure,
             autogenerate_session_id=False,
+            settings=settings,
             **options,
         )
     except Exception as exc:  # noqa: BLE001 - connection problems are store errors
