@@ -197,6 +197,15 @@ def assert_chart_matches(page: Any, doc: dict[str, Any]) -> None:
     assert series["bucket_start"] == [r["bucket_start"] for r in doc["rows"]]
     for key in SERIES_KEYS:
         assert series[key] == [r[key] for r in doc["rows"]], key
+    # what the chart draws: stacked bar tops (cumulative, in stacking order) and the lines
+    drawn = json.loads(page.get_attribute("#timechart .chart-box", "data-drawn"))
+    below = [0] * len(doc["rows"])
+    for key in ("primary", "follow_up", "test", "blocked", "bot"):
+        assert [top - base for top, base in zip(drawn[key], below, strict=True)] == series[key], key
+        below = drawn[key]
+    assert below == series["received"]
+    for key in ("hot", "vpn", "suspicious"):
+        assert drawn[key] == series[key], key
     # the visible table under the chart holds the same received counts
     cells = page.eval_on_selector_all(
         "#timechart-table tbody tr td:nth-of-type(1)", "tds => tds.map(t => t.textContent)"

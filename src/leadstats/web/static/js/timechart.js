@@ -96,6 +96,9 @@ function drawChart(box, rows, bucket) {
   };
   if (plot) plot.destroy();
   plot = new window.uPlot(opts, data, box);
+  // What is drawn, per series: each bar layer's top (cumulative) and each line's values.
+  const keys = [...layers.map((k) => STACKED[k]), ...LINES.map((l) => l.key)];
+  box.dataset.drawn = JSON.stringify(Object.fromEntries(keys.map((key, i) => [key, plot.data[i + 1]])));
   plot.ctx.canvas.setAttribute("role", "img");
   plot.ctx.canvas.setAttribute("aria-label", "Stacked bars of leads received per bucket by type, with lines for "
     + "hot, VPN and suspicious leads; the numbers are in the table below the chart.");
