@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 BREAKDOWNS: tuple[tuple[str, ...], ...] = (
     ("project",), ("source",), ("utm_campaign",), ("country",), ("city",), ("cta",), ("project", "country"),
-    ("weekday", "hour_of_day"),
+    ("utm_campaign", "country"), ("weekday", "hour_of_day"),
 )
 DEFAULT_DAYS = 28
 
