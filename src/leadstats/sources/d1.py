@@ -44,7 +44,16 @@ from ..errors import InputError
 from ..model.schema import EVENT_COLUMNS
 from ..service import LeadStats
 from .d1_source import D1Source, Page, open_source
-from .d1_sql import TABLE_ORDER, TablePlan, page_sql, plan_table, primary_ids_sql, transform_sql
+from .d1_sql import (
+    TABLE_ORDER,
+    TablePlan,
+    keys_sql,
+    page_sql,
+    plan_table,
+    primary_ids_sql,
+    rows_by_keys_sql,
+    transform_sql,
+)
 from .mapping import D1_REQUIRED, D1_TABLES, D1Mapping
 
 SECRET_KEY = "lead_id_secret"
@@ -243,18 +252,26 @@ class _Run:
             after = page.last_key
 
     # -- legacy leads need to know which leads have a primary submission ----------------------------
-    def primary_ids(self, have: dict[str, list[str] | None], after: Any) -> pa.Table:
+    def primary_ids(self, have: dict[str, list[str] | None], after: Any) -> pa.Array:
+        """JSON texts of the LeadIds after ``after`` that have a primary submission."""
         chunks: list[pa.Array] = []
         if primary_ids_sql(self.mapping, have, None) is not None:
             limit = int(getattr(self.source, "id_page_size", 1_000_000))
             for page in self.pages(lambda a: primary_ids_sql(self.mapping, have, a) or "", after, limit):
-                self.con.register("__ids", pa.table({"j": page.lines}))
-                try:
-                    ids = self.con.sql("SELECT json_extract_string(j, '$[0]') AS id FROM __ids").to_arrow_table()
-                finally:
-                    self.con.unregister("__ids")
-                chunks.extend(ids.column("id").chunks)
-        return pa.table({"id": pa.chunked_array(chunks, pa.string())})
+                chunks.append(_tokens(page.lines))
+        return pa.concat_arrays(chunks) if chunks else pa.array([], pa.string())
+
+    def legacy_pages(self, plan: TablePlan, primary: pa.Array, after: Any) -> Iterator[Page]:
+        """Pages of Leads rows without a primary submission: scan the keys, then fetch only those rows."""
+        by_keys = rows_by_keys_sql(plan)
+        for keys in self.pages(lambda a: keys_sql(plan, a), after, self.source.page_size):
+            tokens = _tokens(keys.lines)
+            legacy = pc.filter(tokens, pc.invert(pc.is_in(tokens, value_set=primary)))
+            lines = pa.array([], pa.string())
+            if len(legacy):
+                ids = "[" + ",".join(legacy.to_pylist()) + "]"
+                lines = self.source.page(by_keys, [ids, len(legacy)]).lines
+            yield Page(lines, keys.count, keys.last_key)
 
     def superseded(self, leads: list[str]) -> set[str]:
         """Primary submissions whose lead was already stored as a legacy lead (see the module doc)."""
@@ -271,12 +288,14 @@ class _Run:
 
     # -- one page ----------------------------------------------------------------------------------
     def store_page(self, plan: TablePlan, page: Page, sql: str, stats: TableStats) -> None:
+        stats.read += page.count
+        if not len(page.lines):
+            return
         self.con.register("__page", pa.table({"j": page.lines}))
         try:
             out = self.con.sql(sql).to_arrow_table()
         finally:
             self.con.unregister("__page")
-        stats.read += page.count
         bad_mask = pc.is_valid(out.column("__err_col"))
         if out.num_rows and pc.any(bad_mask).as_py():
             bad = out.filter(bad_mask)
@@ -321,20 +340,17 @@ class _Run:
     def import_table(self, plan: TablePlan, have: dict[str, list[str] | None]) -> None:
         stats = self.report.tables.setdefault(plan.actual, TableStats())
         after = None if self.full else self.watermark(plan.table)
-        legacy = plan.table == "Leads"
-        sql = transform_sql(plan, self.mapping, self.prefix, legacy=legacy)
-        if legacy:
-            self.con.register("__primary", self.primary_ids(have, after))
-        try:
+        sql = transform_sql(plan, self.mapping, self.prefix)
+        if plan.table == "Leads":
+            primary = self.primary_ids(have, after)
+            pages = _prefetch(lambda: self.legacy_pages(plan, primary, after))
+        else:
             pages = _prefetch(lambda: self.pages(lambda a: page_sql(plan, a), after, self.source.page_size))
-            for page in pages:
-                self.store_page(plan, page, sql, stats)
-                if self.progress:
-                    self.progress(plan.actual, page.count)
-                self.save_watermark(plan.table, page.last_key)
-        finally:
-            if legacy:
-                self.con.unregister("__primary")
+        for page in pages:
+            self.store_page(plan, page, sql, stats)
+            if self.progress:
+                self.progress(plan.actual, page.count)
+            self.save_watermark(plan.table, page.last_key)
 
     def run(self) -> D1ImportReport:
         started = time.perf_counter()
@@ -368,6 +384,11 @@ class _Run:
 
     def close(self) -> None:
         self.con.close()
+
+
+def _tokens(lines: pa.Array) -> pa.Array:
+    """``'[123]\\n'`` -> ``'123'``: the JSON text of the only element of one-element arrays."""
+    return pc.utf8_slice_codeunits(pc.utf8_rtrim_whitespace(lines), 1, -1)
 
 
 def _key(value: Any) -> Any:

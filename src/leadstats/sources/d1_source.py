@@ -68,7 +68,7 @@ def _decode(raw: bytes) -> str:
 class SQLiteSource:
     """A SQLite database file (e.g. ``wrangler dev``'s local D1 file), opened read-only."""
 
-    page_size = 50_000
+    page_size = 100_000
     id_page_size = 1_000_000_000  # local: one pass for the LeadIds that have a primary submission
 
     def __init__(self, path: str | None = None, *, connection: sqlite3.Connection | None = None,

@@ -146,6 +146,18 @@ def page_sql(plan: TablePlan, after: object) -> str:
     return plan.select.format(where=f"WHERE r.{quote_ident(plan.key)} > ?" if after is not None else "")
 
 
+def keys_sql(plan: TablePlan, after: object) -> str:
+    """Only the keys of the next page (``j`` = ``[key]``): how Leads are scanned for legacy leads."""
+    key = f"r.{quote_ident(plan.key)}"
+    where = f"WHERE {key} > ?" if after is not None else ""
+    return f"SELECT {key} AS k, json_array({key}) AS j FROM {quote_ident(plan.actual)} r {where} ORDER BY {key} LIMIT ?"
+
+
+def rows_by_keys_sql(plan: TablePlan) -> str:
+    """The plan's SELECT for the rows whose keys are in a JSON array parameter (then a LIMIT)."""
+    return plan.select.format(where=f"WHERE r.{quote_ident(plan.key)} IN (SELECT value FROM json_each(?))")
+
+
 def primary_ids_sql(mapping: D1Mapping, have: dict[str, list[str] | None], after: object) -> str | None:
     """LeadIds that have a primary submission (the lead is then no legacy lead), or None if unknowable."""
     subs = have.get(mapping.table("LeadSubmissions"))
@@ -199,10 +211,9 @@ def enquiry_time_sql(m: str, offset_minutes: int) -> str:
             f" - INTERVAL ({offset_minutes}) MINUTE AS TIMESTAMPTZ) END")
 
 
-def transform_sql(plan: TablePlan, mapping: D1Mapping, prefix: str, *, legacy: bool) -> str:
+def transform_sql(plan: TablePlan, mapping: D1Mapping, prefix: str) -> str:
     """DuckDB SQL turning the page table ``__page(j)`` into event columns plus ``__key``, ``__err_col``,
-    ``__err_val`` and ``__lead_raw``; ``lead_id`` is still the raw LeadId (the caller hashes it).
-    ``legacy``: the page is Leads rows, keep only those not in ``__primary(id)``."""
+    ``__err_val`` and ``__lead_raw``; ``lead_id`` is still the raw LeadId (the caller hashes it)."""
     v = {name: f"__v[{i}]" for name, i in _POS.items()}
     pay = {k: f"__p[{i + 1}]" for i, k in enumerate(PAYLOAD_FIELDS)}
     table = plan.table
@@ -236,7 +247,6 @@ def transform_sql(plan: TablePlan, mapping: D1Mapping, prefix: str, *, legacy: b
     labels = ", ".join(f"'{lab}'" for lab in LABELS)
     label_expr = f"regexp_replace(lower(trim(replace({v['engagement_label']}, '_', ' '))), ' +', ' ', 'g')"
     event_prefix = (prefix + ":" + table + ":").replace("'", "''")
-    where = " WHERE __v[1] NOT IN (SELECT id FROM __primary)" if legacy else ""
     return f"""
 WITH r AS (
   SELECT json_extract_string(j, [{', '.join(f"'$[{i}]'" for i in range(len(SLOTS)))}]) AS __v,
@@ -244,7 +254,7 @@ WITH r AS (
   FROM __page),
 s AS (
   SELECT __v, CASE WHEN json_type(__pj) = 'VARCHAR' THEN TRY_CAST(json_extract_string(__pj, '$') AS JSON)
-                   ELSE __pj END AS __pay FROM r{where}),
+                   ELSE __pj END AS __pay FROM r),
 t AS (
   SELECT __v, json_extract_string(__pay, [{', '.join(f"'$[{i}]'" for i in range(len(PAYLOAD_FIELDS)))}]) AS __p,
          {event_type} AS __event_type, {match} AS __m
