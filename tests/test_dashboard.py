@@ -35,6 +35,8 @@ ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 READ_TOKEN = "dashboard-read-token-1"
 TZ = "Asia/Kolkata"
 SERIES_KEYS = ("received", "primary", "follow_up", "test", "blocked", "bot", "hot", "vpn", "suspicious")
+# en-US: the page groups digits the reader's way, and the tests read "1,234"
+CONTEXT: dict[str, Any] = {"viewport": {"width": 1280, "height": 900}, "locale": "en-US"}
 BROWSER_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -112,7 +114,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Serv
     root = tmp_path_factory.mktemp("dashboard")
     open_db, secured_db = root / "open.duckdb", root / "secured.duckdb"
     with leadstats.connect(str(open_db)) as ls:
-        build(ls, DemoSpec(events=120_000, days=90, end=datetime.now(UTC), seed=7))
+        build(ls, DemoSpec(events=60_000, days=90, end=datetime.now(UTC), seed=7))
     shutil.copy(open_db, secured_db)  # one writer per DuckDB file: each server gets its own copy
     started = {"open": launch_server(open_db, None), "secured": launch_server(secured_db, READ_TOKEN)}
     try:
@@ -139,7 +141,7 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    context = browser.new_context(**CONTEXT, accept_downloads=True)
     pg = context.new_page()
     errors: list[str] = []
     pg.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -355,7 +357,8 @@ def test_range_bucket_and_group_by_controls(page: Any, servers: dict[str, Server
     page.fill("#to", "2020-01-07")
     page.dispatch_event("#to", "change")
     settle(page)
-    assert (url_state(page)["from"], url_state(page)["to"]) == (["2020-01-01"], ["2020-01-07"])
+    # the URL's from/to are the API's: `to` is the day after the last day shown
+    assert (url_state(page)["from"], url_state(page)["to"]) == (["2020-01-01"], ["2020-01-08"])
     assert page.get_attribute("body", "data-empty") == "true"  # the demo data has nothing in 2020
     assert page.is_visible("text=No leads in this window.")
     assert kpi(page, "received") == 0
@@ -434,6 +437,19 @@ def test_csv_downloads_equal_the_api_csv(page: Any, servers: dict[str, Server]) 
         assert len(got.splitlines()) > 2
 
 
+def test_link_with_the_apis_from_and_to_shows_that_report(page: Any, servers: dict[str, Server]) -> None:
+    server = servers["open"]
+    frm, to = str(today() - timedelta(days=10)), str(today() - timedelta(days=3))
+    page.goto(f"{server.url}/?from={frm}&to={to}&bucket=60m&by=country")
+    settle(page)
+    assert url_state(page)["range"] == ["custom"]
+    assert (page.input_value("#from"), page.input_value("#to")) == (frm, str(today() - timedelta(days=4)))
+    doc = server.report(query(frm, to, bucket="60m"))
+    assert len(doc["rows"]) == 7 * 24
+    assert_chart_matches(page, doc)
+    assert_breakdown_matches(page, server.report(query(frm, to, by="country")), "country")
+
+
 def test_copied_url_reproduces_the_view_and_history_works(browser: Any, page: Any, servers: dict[str, Server]) -> None:
     server = servers["open"]
     page.goto(server.url + "/?range=7d")
@@ -468,7 +484,7 @@ def test_copied_url_reproduces_the_view_and_history_works(browser: Any, page: An
     )
     assert_chart_matches(page, doc)
 
-    other = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    other = browser.new_context(**CONTEXT).new_page()
     other.goto(view_url)
     settle(other)
     assert other.url == view_url
@@ -552,7 +568,7 @@ def test_api_errors_are_shown(page: Any, servers: dict[str, Server]) -> None:
 
 
 def test_dark_mode_and_labels(browser: Any, servers: dict[str, Server]) -> None:
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme="dark")
+    context = browser.new_context(**CONTEXT, color_scheme="dark")
     page = context.new_page()
     page.goto(servers["open"].url + "/?range=30d&by=utm_campaign")
     settle(page)

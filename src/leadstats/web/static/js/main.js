@@ -8,7 +8,7 @@ import { renderHeatmap } from "./heatmap.js";
 import { loadInsights, whenVisible } from "./insights.js";
 import { renderKpis } from "./kpis.js";
 import {
-  daysBetween, defaultBucket, filterExpr, parseState, previousWindow, reportParams, resolveWindow,
+  addDays, daysBetween, defaultBucket, filterExpr, parseState, previousWindow, reportParams, resolveWindow,
   serializeState, splitFilter,
 } from "./state.js";
 import { renderTimeChart } from "./timechart.js";
@@ -73,13 +73,13 @@ function bindControls() {
   $("#range").addEventListener("change", (e) => {
     const range = e.target.value;
     const win = resolveWindow(state);
-    changeWindow(range === "custom" ? { range, from: win.from, to: win.last } : { range, from: "", to: "" });
+    changeWindow(range === "custom" ? { range, from: win.from, to: win.to } : { range, from: "", to: "" });
   });
   for (const id of ["#from", "#to"]) {
     $(id).addEventListener("change", () => {
       const from = $("#from").value;
-      const to = $("#to").value;
-      if (from && to && from <= to) changeWindow({ range: "custom", from, to });
+      const last = $("#to").value; // the input shows the last day; the URL and the API take the day after
+      if (from && last && from <= last) changeWindow({ range: "custom", from, to: addDays(last, 1) });
       else showError("Pick a start date on or before the end date.");
     });
   }

@@ -12,7 +12,7 @@ const DAY_MS = 86_400_000;
 const DATE_RE = /^\d{4}-\d{2}-\d{2}$/;
 
 /** Calendar arithmetic on "YYYY-MM-DD" strings (no time zone involved). */
-function addDays(date, n) {
+export function addDays(date, n) {
   const [y, m, d] = date.split("-").map(Number);
   return new Date(Date.UTC(y, m - 1, d) + n * DAY_MS).toISOString().slice(0, 10);
 }
@@ -55,7 +55,7 @@ export function defaultBucket(days) {
 export function resolveWindow(state, now = new Date()) {
   const today = todayIn(state.tz, now);
   if (state.range === "custom") {
-    return { from: state.from, to: addDays(state.to, 1), last: state.to, today };
+    return { from: state.from, to: state.to, last: addDays(state.to, -1), today };
   }
   const days = RANGE_DAYS[state.range];
   const end = state.range === "yesterday" ? today : addDays(today, 1);
@@ -89,10 +89,10 @@ export function parseState(search, now = new Date()) {
   let from = q.get("from") || "";
   let to = q.get("to") || "";
   if (!range) range = DATE_RE.test(from) && DATE_RE.test(to) ? "custom" : DEFAULT_RANGE;
-  if (range === "custom" && !(DATE_RE.test(from) && DATE_RE.test(to) && from <= to)) {
+  if (range === "custom" && !(DATE_RE.test(from) && DATE_RE.test(to) && from < to)) {
     const today = todayIn(tz, now);
     from = addDays(today, -6);
-    to = today;
+    to = addDays(today, 1);
   }
   if (range !== "custom") {
     from = "";
@@ -117,7 +117,10 @@ export function parseState(search, now = new Date()) {
   return state;
 }
 
-/** The query string for a state; parameter names follow /api/v1/report where they overlap. */
+/**
+ * The query string for a state. Parameters named as in /api/v1/report mean the same there: `from` and
+ * `to` (exclusive) are the API's window, so a custom view and its report share their from/to.
+ */
 export function serializeState(state) {
   const q = new URLSearchParams();
   q.set("range", state.range);
