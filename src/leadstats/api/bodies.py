@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import duckdb
 import pyarrow as pa
@@ -37,17 +39,40 @@ FROM (SELECT CAST($1 AS JSON) AS j)"""
 _VALID_SQL = "SELECT count(*) FILTER (WHERE json_valid(line)) FROM (SELECT unnest($1::VARCHAR[]) AS line)"
 
 _KINDS = {"OBJECT": "an object", "VARCHAR": "a string", "NULL": "null", "BOOLEAN": "a boolean"}
-_local = threading.local()
 
 
-def _con() -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB per thread: the split runs in the server's thread pool, never shared."""
-    con = getattr(_local, "con", None)
-    if con is None:
-        con = duckdb.connect(":memory:")
-        con.execute("SET threads = 1")  # one body is small; leave the cores to the writer and readers
-        _local.con = con
-    return con
+class _Connections:
+    """A few cursors on one in-memory DuckDB, lent to one caller at a time.
+
+    Not thread-locals: the server's worker threads are daemons, and a DuckDB connection destroyed by a
+    daemon thread while the interpreter shuts down aborts the process. These stay owned by this module.
+    """
+
+    def __init__(self, keep: int = 8) -> None:
+        self._base: duckdb.DuckDBPyConnection | None = None
+        self._idle: list[duckdb.DuckDBPyConnection] = []
+        self._lock = threading.Lock()
+        self._keep = keep
+
+    @contextmanager
+    def borrow(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        with self._lock:
+            if self._base is None:
+                self._base = duckdb.connect(":memory:")
+                self._base.execute("SET threads = 1")  # bodies are small; leave the cores to the store
+            con = self._idle.pop() if self._idle else self._base.cursor()
+        try:
+            yield con
+        finally:
+            with self._lock:
+                kept = len(self._idle) < self._keep
+                if kept:
+                    self._idle.append(con)
+            if not kept:
+                con.close()
+
+
+_connections = _Connections()
 
 
 def is_ndjson(content_type: str | None) -> bool:
@@ -92,7 +117,8 @@ def split_events(body: bytes, *, ndjson: bool, max_events: int) -> pa.StringArra
         lines = [s for s in (line.strip() for line in text.split("\n")) if s]
         if len(lines) > max_events:
             raise TooLarge(f"{len(lines)} events in one request; the limit is {max_events}", field="body")
-        rows = _con().sql(_VALID_SQL, params=[lines]).fetchall()
+        with _connections.borrow() as con:
+            rows = con.sql(_VALID_SQL, params=[lines]).fetchall()
         if not rows or not rows[0][0]:
             raise InputError(
                 "request body is not JSON Lines: no line is a JSON value (send one event object per line)",
@@ -100,7 +126,8 @@ def split_events(body: bytes, *, ndjson: bool, max_events: int) -> pa.StringArra
             )
         return pa.array(lines, pa.string())
     try:
-        table = _con().sql(_SPLIT_SQL, params=[text]).to_arrow_table()
+        with _connections.borrow() as con:
+            table = con.sql(_SPLIT_SQL, params=[text]).to_arrow_table()
     except duckdb.Error:
         raise InputError(f"request body is not valid JSON: {_json_error(text)}", field="body") from None
     kind = table.column("kind")[0].as_py()

@@ -95,11 +95,14 @@ class GroupCommitWriter:
 
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self) -> None:
-        """Start the writer thread (idempotent; ``submit`` starts it too)."""
+        """Start the writer thread (idempotent; ``submit`` starts it too; again after ``close``)."""
         with self._lock:
-            if self._thread is None and not self._closed:
-                self._thread = threading.Thread(target=self._run, name="leadstats-writer", daemon=True)
-                self._thread.start()
+            if self._thread is not None and self._thread.is_alive():
+                return  # running, or still draining after close()
+            self._closed = False
+            self._queue = queue.SimpleQueue()
+            self._thread = threading.Thread(target=self._run, args=(self._queue,), name="leadstats-writer", daemon=True)
+            self._thread.start()
 
     def close(self, timeout: float | None = 60.0) -> None:
         """Refuse new requests, finish every queued one (the batch in flight included), stop."""
@@ -128,7 +131,7 @@ class GroupCommitWriter:
         """Queue one request's events (JSON texts); the future resolves after its group is durable."""
         future: concurrent.futures.Future[IngestResult] = concurrent.futures.Future()
         if self._thread is None:
-            self.start()
+            self.start()  # apps used without their lifespan (plain TestClient calls) still ingest
         with self._lock:
             if self._closed:
                 raise StoreError("the server is shutting down; retry shortly")
@@ -137,21 +140,21 @@ class GroupCommitWriter:
         return future
 
     # -- writer thread ---------------------------------------------------------------------------
-    def _run(self) -> None:
+    def _run(self, requests: queue.SimpleQueue[Any]) -> None:
         try:  # warm the validator (country table, query plan) so the first request is not slow
             self.ls.validator.validate_json_lines(pa.array(["{}"]), pa.array([0], pa.int64()))
         except Exception:
             log.exception("validator warm-up failed")
         stopping = False
         while not stopping:
-            item = self._queue.get()
+            item = requests.get()
             if item is _STOP:
                 break
             group: list[_Pending] = [item]
             size = len(item.lines)
             while size < self.max_group_events:
                 try:
-                    nxt = self._queue.get_nowait()
+                    nxt = requests.get_nowait()
                 except queue.Empty:
                     break
                 if nxt is _STOP:

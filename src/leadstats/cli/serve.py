@@ -71,6 +71,7 @@ def serve(
     configure_logging(log_level)
     with open_service(db) as ls:
         api = create_app(ls, ls.settings, insecure_local=insecure_local)
+        configure_logging(log_level)  # again: an extension may have installed its own handlers
         auth = "tokens" if api.state.auth.configured else "none (insecure-local)"
         log.info(
             "serving",

@@ -1,0 +1,236 @@
+"""``leadstats serve`` as a real process on 127.0.0.1 with a real DuckDB file: status codes over the wire,
+readers during ingest, group commit, graceful shutdown. ``ServerProcess`` is shared with test_crash.py."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+import leadstats
+
+LEADSTATS = str(Path(sys.executable).with_name("leadstats"))
+INGEST, READ, BURST = "srv-ingest-token", "srv-read-token", "srv-burst-token"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class ServerProcess:
+    """``leadstats serve`` in a subprocess; ``start`` waits for /healthz, ``kill`` is SIGKILL."""
+
+    def __init__(self, db: Path, log: Path, env: dict[str, str] | None = None, port: int | None = None) -> None:
+        self.db, self.log = db, log
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {
+            **os.environ,
+            "LEADSTATS_INGEST_TOKENS": INGEST,
+            "LEADSTATS_READ_TOKENS": f"{READ},{BURST}",
+            "LEADSTATS_RATE_LIMIT_PER_MINUTE": "0",
+            **(env or {}),
+        }
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 60.0) -> ServerProcess:
+        args = [LEADSTATS, "serve", "--db", str(self.db), "--port", str(self.port), "--shutdown-timeout", "20"]
+        with self.log.open("ab") as err:
+            self.proc = subprocess.Popen(args, env=self.env, stdout=subprocess.DEVNULL, stderr=err)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log.read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1.0).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            time.sleep(0.05)
+        self.kill()
+        raise RuntimeError(f"server did not answer /healthz within {timeout}s:\n{self.log.read_text()[-3000:]}")
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=30)
+
+    def stop(self, timeout: float = 60.0) -> int:
+        """SIGTERM and wait: the exit code (0 after a graceful shutdown)."""
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout=timeout)
+
+
+def events(prefix: str, n: int, when: str = "2026-02-01T00:00:00Z", **fields: Any) -> list[dict[str, Any]]:
+    return [{"event_id": f"{prefix}-{i}", "event_type": "primary", "occurred_at": when, **fields} for i in range(n)]
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    tmp = tmp_path_factory.mktemp("srv")
+    srv = ServerProcess(tmp / "srv.duckdb", tmp / "srv.log", env={"LEADSTATS_RATE_LIMIT_PER_MINUTE": "200"})
+    srv.start()
+    yield srv
+    rc = srv.stop()
+    assert rc == 0, srv.log.read_text()[-2000:]
+
+
+@pytest.fixture(scope="module")
+def http(server: ServerProcess) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.url, timeout=60.0) as client:
+        yield client
+
+
+def test_every_status_code_over_http(http: httpx.Client, server: ServerProcess) -> None:
+    ok = http.post("/api/v1/events", json=events("codes", 3, project="codes"), headers=auth(INGEST))
+    assert ok.status_code == 200 and ok.json()["accepted"] == 3
+    report = http.get(
+        "/api/v1/report",
+        params={"from": "2026-02-01", "to": "2026-02-02", "filter": "project=codes"},
+        headers=auth(READ),
+    )
+    assert report.status_code == 200 and report.json()["totals"]["primary"] == 3
+    cases = [
+        (
+            http.get("/api/v1/report", params={"from": "2026-02-01", "to": "2026-02-02", "x": "1"}, headers=auth(READ)),
+            400,
+        ),
+        (http.post("/api/v1/events", content=b"{oops", headers=auth(INGEST)), 400),
+        (http.get("/api/v1/schema"), 401),
+        (http.get("/api/v1/schema", headers=auth("guess")), 401),
+        (http.get("/api/v1/schema", headers=auth(INGEST)), 403),
+        (http.post("/api/v1/events", json=[], headers=auth(READ)), 403),
+        (http.get("/api/v1/nope", headers=auth(READ)), 404),
+        (http.post("/api/v1/events", json=events("big", 10_001), headers=auth(INGEST)), 413),
+        (http.post("/api/v1/events", content=b"[" + b" " * (5 * 1024 * 1024) + b"]", headers=auth(INGEST)), 413),
+        (http.get("/api/v1/summary", params={"days": "abc"}, headers=auth(READ)), 422),
+    ]
+    for resp, status in cases:
+        assert resp.status_code == status, (resp.request.url, resp.text)
+        body = resp.json()
+        assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "field"}
+        assert "Traceback" not in resp.text
+    codes = [http.get("/api/v1/schema", headers=auth(BURST)).status_code for _ in range(205)]
+    assert codes[:150] == [200] * 150 and codes[-1] == 429
+    limited = http.get("/api/v1/schema", headers=auth(BURST))
+    assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1
+    assert http.get("/api/v1/schema", headers=auth(READ)).status_code == 200  # other tokens unaffected
+    log = server.log.read_text()
+    for secret in (INGEST, READ, BURST, "guess"):
+        assert secret not in log
+    access = [json.loads(line) for line in log.splitlines() if '"leadstats.access"' in line]
+    assert {"method", "path", "route", "status", "duration_ms"} <= set(access[-1])
+
+
+def test_readers_not_blocked_during_ingest_and_group_commit(http: httpx.Client, server: ServerProcess) -> None:
+    """Four clients send 1,000-event batches while two readers run reports: every read answers quickly,
+    totals only grow, and the writer commits fewer transactions than it received requests."""
+    before = _metric(http, "leadstats_ingest_commits_total")
+    done = threading.Event()
+    reads: list[tuple[float, int]] = []
+
+    def writer(c: int) -> int:
+        with httpx.Client(base_url=server.url, timeout=60.0) as client:
+            for b in range(8):
+                batch = events(f"conc{c}-{b}", 1_000, "2026-01-15T10:00:00+05:30", project="conc")
+                resp = client.post("/api/v1/events", json=batch, headers=auth(INGEST))
+                assert resp.status_code == 200 and resp.json()["accepted"] == 1_000
+        return 8
+
+    def reader() -> None:
+        with httpx.Client(base_url=server.url, timeout=60.0) as client:
+            params = {"from": "2026-01-01", "to": "2026-02-01", "bucket": "30m", "filter": "project=conc"}
+            while not done.is_set():
+                started = time.perf_counter()
+                resp = client.get("/api/v1/report", params=params, headers=auth(READ))
+                assert resp.status_code == 200
+                reads.append((time.perf_counter() - started, resp.json()["totals"]["received"]))
+
+    with ThreadPoolExecutor(6) as pool:
+        readers = [pool.submit(reader) for _ in range(2)]
+        requests = sum(pool.map(writer, range(4)))
+        done.set()
+        for r in readers:
+            r.result()
+    assert requests == 32
+    final = http.get(
+        "/api/v1/report",
+        params={"from": "2026-01-01", "to": "2026-02-01", "filter": "project=conc"},
+        headers=auth(READ),
+    ).json()
+    assert final["totals"]["received"] == 32_000
+    assert len(reads) >= 5
+    totals = [t for _, t in reads]
+    assert totals == sorted(totals) and all(t % 1_000 == 0 for t in totals)  # whole requests, never partial
+    assert max(s for s, _ in reads) < 5.0
+    commits = _metric(http, "leadstats_ingest_commits_total") - before
+    assert 0 < commits < requests
+
+
+def _metric(http: httpx.Client, name: str) -> float:
+    text = http.get("/metrics", headers=auth(READ)).text
+    return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(name + " "))
+
+
+def test_graceful_shutdown_finishes_the_batch_in_flight(tmp_path: Path) -> None:
+    """SIGTERM while clients are sending: every 200 is on disk after the exit, and the exit code is 0."""
+    srv = ServerProcess(tmp_path / "g.duckdb", tmp_path / "g.log").start()
+    acked: list[str] = []
+    stop_at = time.monotonic() + 30
+
+    def client(c: int) -> None:
+        with httpx.Client(base_url=srv.url, timeout=30.0) as http:
+            b = 0
+            while time.monotonic() < stop_at:
+                prefix = f"gs{c}-{b}"
+                try:
+                    resp = http.post("/api/v1/events", json=events(prefix, 2_000), headers=auth(INGEST))
+                except httpx.TransportError:
+                    return
+                if resp.status_code != 200:
+                    return
+                assert resp.json()["accepted"] == 2_000
+                acked.append(prefix)
+                b += 1
+
+    threads = [threading.Thread(target=client, args=(c,)) for c in range(4)]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 20
+    while len(acked) < 4 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    rc = srv.stop()
+    for t in threads:
+        t.join(timeout=40)
+    assert rc == 0, srv.log.read_text()[-2000:]
+    assert len(acked) >= 4
+    with leadstats.connect(str(tmp_path / "g.duckdb")) as ls:
+        stored = {
+            row[0]
+            for row in ls.store.execute(
+                "SELECT DISTINCT split_part(event_id, '-', 1) || '-' || split_part(event_id, '-', 2) FROM events"
+            )
+        }
+        assert set(acked) <= stored
+        assert ls.store.count() % 2_000 == 0  # batches are all-or-nothing
+    assert "Application shutdown complete" in srv.log.read_text()
