@@ -40,7 +40,24 @@ def data(result: Any) -> dict[str, Any]:
     return dict(result.structured_content)
 
 
-def test_stdio_tools_schema_resource_and_lead_stats() -> None:
+SMALL = {"date_range": ["2026-02-24T03:00:00+05:30", "2026-02-24T05:00:00+05:30"], "timezone": TZ,
+         "bucket": "60m", "dimensions": ["city", "utm_campaign"]}
+
+
+def check_small_groups(doc: dict[str, Any]) -> None:
+    """Groups under k=5 events reach the agent only merged into "other", and the sums still hold."""
+    with open_demo() as ls:
+        raw = ls.query(SMALL).to_dict()
+    assert any(r["received"] < 5 for r in raw["rows"])  # the raw report has tiny groups ...
+    others = [r for r in doc["rows"] if r["city"] == "other"]
+    assert others and all(r["utm_campaign"] == "other" for r in others)
+    assert all(r["received"] >= 5 for r in doc["rows"] if r["city"] != "other")  # ... the agent sees none
+    for metric in ("received", "primary", "hot"):
+        assert sum(r[metric] for r in doc["rows"]) == raw["totals"][metric] == doc["totals"][metric]
+    assert doc["meta"]["k_anonymity"]["rows_after"] < doc["meta"]["k_anonymity"]["rows_before"]
+
+
+def test_stdio_tools_schema_resource_lead_stats_and_k_anonymity() -> None:
     async def session() -> None:
         async with stdio() as client:
             tools = {t.name: t for t in (await client.list_tools()).tools}
@@ -64,32 +81,15 @@ def test_stdio_tools_schema_resource_and_lead_stats() -> None:
             bad = await client.call_tool("lead_stats", {**QUERY, "dimensions": ["lead_id"]})
             assert bad.is_error  # identities are not a dimension: the schema refuses them
 
+            small = data(await client.call_tool("lead_stats", SMALL))
+            check_small_groups(small)
+
             resource = await client.read_resource("leadstats://schema")
             schema = json.loads(resource.contents[0].text)
             assert [d["name"] for d in schema["dimensions"]] == [d["name"] for d in describe()["dimensions"]]
             assert schema["metric_names"][:3] == ["received", "submissions", "primary"]
 
     asyncio.run(session())
-
-
-def test_stdio_small_groups_are_merged_into_other() -> None:
-    query = {"date_range": ["2026-02-24T03:00:00+05:30", "2026-02-24T05:00:00+05:30"], "timezone": TZ,
-             "bucket": "60m", "dimensions": ["city", "utm_campaign"]}
-
-    async def session() -> dict[str, Any]:
-        async with stdio() as client:
-            return data(await client.call_tool("lead_stats", query))
-
-    doc = asyncio.run(session())
-    with open_demo() as ls:
-        raw = ls.query(query).to_dict()
-    assert any(r["received"] < 5 for r in raw["rows"])  # the raw report has tiny groups ...
-    others = [r for r in doc["rows"] if r["city"] == "other"]
-    assert others and all(r["utm_campaign"] == "other" for r in others)
-    assert all(r["received"] >= 5 for r in doc["rows"] if r["city"] != "other")  # ... the agent sees none
-    for metric in ("received", "primary", "hot"):
-        assert sum(r[metric] for r in doc["rows"]) == raw["totals"][metric] == doc["totals"][metric]
-    assert doc["meta"]["k_anonymity"]["rows_after"] < doc["meta"]["k_anonymity"]["rows_before"]
 
 
 def test_summary_top_lists_fold_small_groups() -> None:

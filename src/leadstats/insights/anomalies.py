@@ -312,7 +312,7 @@ def find_anomalies(
             for series in series_from(result, starts if result.query.dimensions else None):
                 found.extend(detect(series, granularity=granularity, start=window.start, end=window.end,
                                     options=opts))
-    found.sort(key=lambda a: (_SEVERITY_RANK[a["severity"]], a["start"], a["label"], a["metric"]))
+    found.sort(key=lambda a: (_SEVERITY_RANK[a["severity"]], -abs(a["z"]), a["start"], a["label"], a["metric"]))
     return {
         "anomalies": found,
         "incidents": incidents(found, opts),

@@ -292,7 +292,11 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
                    f"{_kpi_cell(name, block['previous'])} | {_change_cell(name, block)} |")
     focus_doc = doc["focus"]
     fw = focus_doc.get("window")
-    out += ["", "## Focus list" + (f" ({fw['from'][:10]} to {fw['to'][:10]})" if fw else ""), ""]
+    span = ""
+    if fw:
+        last = date.fromisoformat(fw["to"][:10]) - timedelta(days=1 if fw["to"][11:19] == "00:00:00" else 0)
+        span = f" ({fw['from'][:10]} to {last.isoformat()})"
+    out += ["", "## Focus list" + span, ""]
     items = focus_doc.get("items") or []
     out += [f"- **{i['action']}** {i['reason']}" for i in items] or [
         f"- {focus_doc.get('error') or 'No segment differs from the rest enough to act on.'}"]

@@ -274,7 +274,8 @@ def rank_segments(
     """
     results = list(results)
     opts = options or FocusOptions()
-    tests = len(RATE_NAMES) * sum(1 for r in results for row in r.rows if int(row["received"]) >= opts.k)
+    segments = sum(1 for r in results for row in r.rows if int(row["received"]) >= opts.k)
+    tests = len(("hot_pct", *JUNK_RATES)) * segments
     if opts.z is None:  # Bonferroni: each of `tests` two-sided tests at alpha / tests
         opts = replace(opts, z=round(NormalDist().inv_cdf(1 - opts.alpha / (2 * max(tests, 1))), 3))
     items: list[dict[str, Any]] = []
