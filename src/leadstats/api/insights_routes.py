@@ -30,7 +30,7 @@ From = Annotated[str | None, Query(alias="from", description="Start: date (local
 To = Annotated[str | None, Query(alias="to", description="End (exclusive): date or ISO instant",
                                  examples=["2026-03-01"])]
 Tz = Annotated[str | None, Query(description="IANA timezone (default Asia/Kolkata)", examples=["Asia/Kolkata"])]
-_OBJECT = {200: {"content": {"application/json": {"schema": {"type": "object"}}}}}
+_OBJECT: dict[int | str, dict[str, Any]] = {200: {"content": {"application/json": {"schema": {"type": "object"}}}}}
 
 
 async def _run(request: Request, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Response:

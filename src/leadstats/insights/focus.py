@@ -322,9 +322,9 @@ def rank_segments(
     items.sort(key=lambda i: (-i["impact"], i["label"]))
     for rank, item in enumerate(items, 1):
         item["rank"] = rank
-    baseline = dict(totals or dict.fromkeys(METRIC_NAMES, 0))
+    window_totals = dict(totals or dict.fromkeys(METRIC_NAMES, 0))
     return {
-        "baseline": {**baseline, **rates(baseline)},
+        "baseline": {**window_totals, **rates(window_totals)},
         "items": items if limit is None else items[:limit],
         "flagged": len(items),
         "segments_evaluated": evaluated,
