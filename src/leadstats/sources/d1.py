@@ -58,6 +58,7 @@ from .mapping import D1_REQUIRED, D1_TABLES, D1Mapping
 
 SECRET_KEY = "lead_id_secret"
 MAX_ERRORS_KEPT = 1000
+_CHUNK = 16_384  # rows per Arrow chunk: lets DuckDB spread a page over its threads
 _PREFIX = re.compile(r"^[A-Za-z0-9_.-]{1,40}$")
 
 Progress = Callable[[str, int], None]  # (table, rows just stored) after each page, before its watermark
@@ -211,6 +212,51 @@ def _prefetch(make: Callable[[], Iterator[Page]], depth: int = 2) -> Iterator[Pa
         thread.join(timeout=30)
 
 
+@dataclass
+class _Job:
+    plan: TablePlan
+    stats: TableStats
+    good: pa.Table | None
+    count: int
+    last_key: Any
+
+
+class _Writer:
+    """Runs ``write(job)`` for each job in order in a thread of its own, so that storing page n overlaps
+    reading and transforming page n+1. A failure stops the run at the next ``put`` or at ``close``."""
+
+    def __init__(self, write: Callable[[_Job], None], depth: int = 2) -> None:
+        self._write = write
+        self._q: queue.Queue[_Job | None] = queue.Queue(maxsize=depth)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="d1-writer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            job = self._q.get()
+            if job is None:
+                return
+            if self._error is None:
+                try:
+                    self._write(job)
+                except BaseException as exc:  # raised again in the importing thread
+                    self._error = exc
+
+    def _check(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def put(self, job: _Job) -> None:
+        self._check()
+        self._q.put(job)
+
+    def close(self) -> None:
+        self._q.put(None)
+        self._thread.join()
+        self._check()
+
+
 class _Run:
     """One import: the source, the store, the DuckDB that transforms pages, and the running report."""
 
@@ -222,6 +268,7 @@ class _Run:
         self.con = duckdb.connect(":memory:")
         self.con.execute("SET TimeZone = 'UTC'")
         self.secret = lead_id_secret(ls)
+        self.legacy_stored = ls.store.get_state(self.state_key("legacy")) == "1"
 
     def state_key(self, table: str) -> str:
         return f"import:{self.prefix}:{table}"
@@ -273,25 +320,14 @@ class _Run:
                 lines = self.source.page(by_keys, [ids, len(legacy)]).lines
             yield Page(lines, keys.count, keys.last_key)
 
-    def superseded(self, leads: list[str]) -> set[str]:
-        """Primary submissions whose lead was already stored as a legacy lead (see the module doc)."""
-        execute = getattr(self.ls.store, "execute", None)
-        if not leads or execute is None or self.ls.store.get_state(self.state_key("legacy")) != "1":
-            return set()
-        ids = sorted({f"{self.prefix}:Leads:{x}" for x in leads})
-        rows = execute(
-            "SELECT event_id FROM events WHERE id_hash IN (SELECT hash(unnest($1)))"
-            " AND event_id IN (SELECT unnest($1))",
-            [ids],
-        )
-        return {str(r[0]).rsplit(":", 1)[1] for r in rows}
-
     # -- one page ----------------------------------------------------------------------------------
-    def store_page(self, plan: TablePlan, page: Page, sql: str, stats: TableStats) -> None:
+    def prepare_page(self, plan: TablePlan, page: Page, sql: str, stats: TableStats) -> pa.Table | None:
+        """Transform and validate one page (the writer thread stores it); report unreadable rows."""
         stats.read += page.count
         if not len(page.lines):
-            return
-        self.con.register("__page", pa.table({"j": page.lines}))
+            return None
+        self.con.register("__page", pa.Table.from_batches(
+            pa.table({"j": page.lines}).to_batches(max_chunksize=_CHUNK)))
         try:
             out = self.con.sql(sql).to_arrow_table()
         finally:
@@ -311,33 +347,55 @@ class _Run:
                 stats.skipped += 1
             out = out.filter(pc.invert(bad_mask))
         stats.cleared += int(pc.sum(out.column("__dropped_attr").cast(pa.int64())).as_py() or 0)
-        if plan.table == "LeadSubmissions" and out.num_rows:
-            leads = [x for x in out.column("__lead_raw").to_pylist() if x is not None]
-            gone = self.superseded(leads)
+        if plan.table == "LeadSubmissions" and out.num_rows and self.legacy_stored:
+            gone = self.superseded(out.column("__lead_raw"))
             if gone:
-                keep = pc.invert(pc.is_in(out.column("__lead_raw"), pa.array(sorted(gone), pa.string())))
-                keep = pc.fill_null(keep, True)
+                keep = pc.fill_null(pc.invert(pc.is_in(out.column("__lead_raw"), pa.array(sorted(gone)))), True)
                 stats.superseded += out.num_rows - int(pc.sum(keep.cast(pa.int64())).as_py() or 0)
                 out = out.filter(keep)
         if not out.num_rows:
-            return
+            return None
         out = out.set_column(out.schema.get_field_index("lead_id"), "lead_id",
                              hash_column(self.secret, out.column("lead_id")))
         events = out.select([c for c in EVENT_COLUMNS if c in out.column_names])
-        result = self.ls.ingest_table(events, pa.array(range(out.num_rows), pa.int64()))
-        stats.accepted += result.accepted
-        stats.duplicates += result.duplicates
-        if result.rejected:
+        checked = self.ls.validator.validate(events, pa.array(range(out.num_rows), pa.int64()))
+        if checked.errors:
             keys = out.column("__key")
-            for rec in result.rejected:
+            for rec in checked.errors:
                 stats.skipped += 1
                 self.report.add_error(RowError(plan.actual, _key(keys[rec.row].as_py()), rec.field, None,
                                                rec.message))
-        if plan.table == "Leads" and result.accepted:
-            self.ls.store.set_state(self.state_key("legacy"), "1")
+        return checked.good
+
+    def superseded(self, raw: pa.ChunkedArray) -> set[str]:
+        """Primary submissions whose lead was already stored as a legacy lead (see the module doc)."""
+        execute = getattr(self.ls.store, "execute", None)
+        if execute is None:
+            return set()
+        leads = pc.unique(raw).drop_null().to_pylist()
+        ids = sorted(f"{self.prefix}:Leads:{x}" for x in leads)
+        rows = execute(
+            "SELECT event_id FROM events WHERE id_hash IN (SELECT hash(unnest($1)))"
+            " AND event_id IN (SELECT unnest($1))",
+            [ids],
+        ) if ids else []
+        return {str(r[0]).rsplit(":", 1)[1] for r in rows}
+
+    def write(self, job: _Job) -> None:
+        """Writer thread: store one prepared page, then record its watermark (never before)."""
+        if job.good is not None and job.good.num_rows:
+            result = self.ls.store.append(job.good)
+            job.stats.accepted += result.accepted
+            job.stats.duplicates += result.duplicates
+            if job.plan.table == "Leads" and result.accepted and not self.legacy_stored:
+                self.ls.store.set_state(self.state_key("legacy"), "1")
+                self.legacy_stored = True
+        if self.progress:
+            self.progress(job.plan.actual, job.count)
+        self.save_watermark(job.plan.table, job.last_key)
 
     # -- one table ---------------------------------------------------------------------------------
-    def import_table(self, plan: TablePlan, have: dict[str, list[str] | None]) -> None:
+    def import_table(self, plan: TablePlan, have: dict[str, list[str] | None], writer: _Writer) -> None:
         stats = self.report.tables.setdefault(plan.actual, TableStats())
         after = None if self.full else self.watermark(plan.table)
         sql = transform_sql(plan, self.mapping, self.prefix)
@@ -347,10 +405,8 @@ class _Run:
         else:
             pages = _prefetch(lambda: self.pages(lambda a: page_sql(plan, a), after, self.source.page_size))
         for page in pages:
-            self.store_page(plan, page, sql, stats)
-            if self.progress:
-                self.progress(plan.actual, page.count)
-            self.save_watermark(plan.table, page.last_key)
+            good = self.prepare_page(plan, page, sql, stats)
+            writer.put(_Job(plan, stats, good, page.count, page.last_key))
 
     def run(self) -> D1ImportReport:
         started = time.perf_counter()
@@ -370,8 +426,12 @@ class _Run:
             if plan.missing:
                 self.report.notes.append(f"{actual}: no column {', '.join(plan.missing)}: read as empty")
             plans.append(plan)
-        for plan in plans:
-            self.import_table(plan, have)
+        writer = _Writer(self.write)
+        try:
+            for plan in plans:
+                self.import_table(plan, have, writer)
+        finally:
+            writer.close()
         for name, stats in self.report.tables.items():
             if stats.superseded:
                 self.report.notes.append(f"{name}: {stats.superseded} primary submissions of leads already"

@@ -249,16 +249,13 @@ def transform_sql(plan: TablePlan, mapping: D1Mapping, prefix: str) -> str:
     event_prefix = (prefix + ":" + table + ":").replace("'", "''")
     return f"""
 WITH r AS (
-  SELECT json_extract_string(j, [{', '.join(f"'$[{i}]'" for i in range(len(SLOTS)))}]) AS __v,
-         json_extract(j, '$[7]') AS __pj
-  FROM __page),
-s AS (
-  SELECT __v, CASE WHEN json_type(__pj) = 'VARCHAR' THEN TRY_CAST(json_extract_string(__pj, '$') AS JSON)
-                   ELSE __pj END AS __pay FROM r),
+  SELECT json_extract_string(j, [{', '.join(f"'$[{i}]'" for i in range(len(SLOTS)))}]) AS __v FROM __page),
 t AS (
-  SELECT __v, json_extract_string(__pay, [{', '.join(f"'$[{i}]'" for i in range(len(PAYLOAD_FIELDS)))}]) AS __p,
+  -- slot 8 is the payload's JSON array, nested or (if a driver turned it into a string) as text
+  SELECT __v, CASE WHEN json_valid(__v[8])
+    THEN json_extract_string(__v[8], [{', '.join(f"'$[{i}]'" for i in range(len(PAYLOAD_FIELDS)))}]) END AS __p,
          {event_type} AS __event_type, {match} AS __m
-  FROM s),
+  FROM r),
 u AS (SELECT *, {when} AS __when FROM t)
 SELECT
   '{event_prefix}' || {v['key']} AS event_id,
