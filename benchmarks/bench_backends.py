@@ -139,6 +139,27 @@ def timed(fn: Callable[[], Any], repeat: int) -> float:
     return statistics.median(runs)
 
 
+def dedupe_cost(store: Store, n: int) -> None:
+    """What the exact idempotency costs on a loaded store: appends with the check vs a bare insert."""
+    fresh = next(generate(1_000_000, 1, 1_000_000, seed=9))
+    fresh = fresh.set_column(0, "event_id", pc.binary_join_element_wise("new", fresh.column("event_id"), ""))
+    one = fresh.slice(0, 1).set_column(0, "event_id", pa.array(["single"]))
+    old = next(generate(n, 90, 1_000_000))  # the first million, all stored already
+
+    def run(label: str, fn: Callable[[], Any]) -> None:
+        t = time.perf_counter()
+        out = fn()
+        print(f"  {label:44s} {(time.perf_counter() - t) * 1000:9.1f} ms  {out}", flush=True)
+
+    print(f"dedupe cost on {store.backend} holding {store.count():,} events:")
+    run("append 1 new event (check + insert)", lambda: store.append(one))
+    run("append 1M stored events (all duplicates)", lambda: store.append(old))
+    run("append 1M new events (check + insert)", lambda: store.append(fresh))
+    if hasattr(store, "_db"):
+        again = fresh.set_column(0, "event_id", pc.binary_join_element_wise("raw", fresh.column("event_id"), ""))
+        run("bare insert of 1M events (no check)", lambda: store._db.insert(store._events, again))  # type: ignore[attr-defined]
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--events", type=int, default=10_000_000)
@@ -148,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--backends", default="duckdb,chdb")
     ap.add_argument("--queries", default="Q1,Q2,Q3")
     ap.add_argument("--no-naive", action="store_true")
+    ap.add_argument("--dedupe-cost", action="store_true", help="time appends with and without the id check")
     ap.add_argument("--dir", default=None, help="work directory (default: a temporary one, removed)")
     args = ap.parse_args(argv)
     where = args.dir or tempfile.mkdtemp(prefix="leadstats-bench-")
@@ -166,6 +188,8 @@ def main(argv: list[str] | None = None) -> int:
             path = os.path.join(where, "bench.duckdb" if kind == "duckdb" else "bench.chdb")
             print(f"{kind:7s} load {load_s:7.1f} s ({args.events / load_s:,.0f} events/s incl. dedupe),"
                   f" {disk_bytes(path) / 2**20:,.0f} MiB on disk, {store.count():,} events", flush=True)
+            if args.dedupe_cost:
+                dedupe_cost(store, args.events)
             service = LeadStats(store)
             results[kind] = {}
             for name, q in wanted.items():

@@ -79,7 +79,8 @@ class ChDBDriver:
             os.makedirs(path, exist_ok=True)
         try:
             self._session: Any = session.Session(path)
-            self._session.query("SELECT 1")
+            # rows() reads JSONCompact: keep 64-bit numbers as JSON numbers whatever the engine default.
+            self._session.query("SET output_format_json_quote_64bit_integers = 0")
         except Exception as exc:  # noqa: BLE001 - chDB raises RuntimeError/ChdbError
             raise _store_error(path, exc) from None
 

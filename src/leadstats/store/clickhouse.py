@@ -12,9 +12,9 @@ Layout (see docs/scale-out.md for the cluster version):
   without FINAL).
 
 Idempotency: exact, by checking before inserting, under a single-writer lock. Each batch is deduplicated
-by ``event_id`` in Arrow, its ids are staged in a Memory table, and one query returns the staged ids
-already stored (``id_hash`` in the staged hashes, prefiltered in PREWHERE, then the exact
-``event_id``); only the rest is inserted. A batch interrupted half-way heals on retry: the rows that
+by ``event_id`` in Arrow, its ids are staged in a Memory table, one query returns the stored ids whose
+``id_hash`` is among the staged hashes (PREWHERE on the 8-byte hash column; ``event_id`` is read only for
+matches), and the exact string comparison drops those rows in Arrow; only the rest is inserted. A batch interrupted half-way heals on retry: the rows that
 landed are found by the same check. Reports therefore read plain MergeTree (no FINAL, no merge-time
 deduplication): counts are exact the moment the insert returns.
 
@@ -155,7 +155,7 @@ class Driver(Protocol):
 def first_per_id(batch: pa.Table) -> pa.Table:
     """Keep the first row of each ``event_id`` (the contract: the same id twice is stored once)."""
     ids = batch.column("event_id")
-    if pc.count_distinct(ids).as_py() == batch.num_rows:
+    if len(pc.unique(ids)) == batch.num_rows:
         return batch
     pos = pa.table({"event_id": ids, "__pos": pa.array(range(batch.num_rows), pa.int64())})
     firsts = pos.group_by("event_id", use_threads=False).aggregate([("__pos", "min")])
@@ -258,17 +258,18 @@ class ClickHouseBase:
                     batch = batch.set_column(
                         batch.schema.get_field_index("weight"), "weight", pc.fill_null(weights, 1)
                     )
-                self._db.insert(self._events, batch.sort_by("occurred_at"))
+                self._db.insert(self._events, batch)  # MergeTree sorts each part by its key itself
         return AppendResult(batch.num_rows, n - batch.num_rows)
 
     def _existing_ids(self, ids: pa.Table) -> pa.Array:
-        """Ids of ``ids`` already stored: staged in a Memory table, matched by hash then exactly."""
+        """Stored ids whose hash matches one of ``ids``: every stored duplicate, plus (rarely) a hash
+        collision, which the caller's exact ``is_in`` on the strings ignores."""
         self._db.command(f"TRUNCATE TABLE {self._stage}")
         self._db.insert(self._stage, ids)
+        # id_hash is evaluated first (PREWHERE): event_id is read only for the few matching rows.
         found = self._db.arrow(
             f"SELECT DISTINCT event_id FROM {self._events}"
             f" WHERE id_hash GLOBAL IN (SELECT cityHash64(event_id) FROM {self._stage})"
-            f" AND event_id GLOBAL IN (SELECT event_id FROM {self._stage})"
         )
         self._db.command(f"TRUNCATE TABLE {self._stage}")
         col = found.column("event_id") if found.num_columns else pa.chunked_array([], pa.string())
