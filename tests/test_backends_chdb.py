@@ -82,7 +82,8 @@ def test_one_directory_per_process_and_locks(tmp_path: Path) -> None:
         store.execute(f"DROP DATABASE IF EXISTS {store.database}")
         store.close()
     held = tmp_path / "held"
-    code = f"from leadstats.store.chdb import ChDBStore; s = ChDBStore({str(held)!r}); print('ready', flush=True); input()"
+    code = (f"from leadstats.store.chdb import ChDBStore; s = ChDBStore({str(held)!r}); "
+            "print('ready', flush=True); input()")
     proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"

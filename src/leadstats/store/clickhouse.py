@@ -14,9 +14,9 @@ Layout (see docs/scale-out.md for the cluster version):
 Idempotency: exact, by checking before inserting, under a single-writer lock. Each batch is deduplicated
 by ``event_id`` in Arrow, its ids are staged in a Memory table, one query returns the stored ids whose
 ``id_hash`` is among the staged hashes (PREWHERE on the 8-byte hash column; ``event_id`` is read only for
-matches), and the exact string comparison drops those rows in Arrow; only the rest is inserted. A batch interrupted half-way heals on retry: the rows that
-landed are found by the same check. Reports therefore read plain MergeTree (no FINAL, no merge-time
-deduplication): counts are exact the moment the insert returns.
+matches), and the exact string comparison drops those rows in Arrow; only the rest is inserted. A batch
+interrupted half-way heals on retry: the rows that landed are found by the same check. Reports therefore
+read plain MergeTree (no FINAL, no merge-time deduplication): counts are exact once ``append`` returns.
 
 Reports are :func:`leadstats.query.compiler.compile_report` with the CLICKHOUSE dialect: integer
 arithmetic per constant-offset segment, never ``toStartOfInterval`` (which is wrong for IST hours).
