@@ -159,18 +159,19 @@ def hash_lead_id(secret: bytes, lead_id: str) -> str:
     return hmac.new(secret, lead_id.encode(), hashlib.sha256).hexdigest()
 
 
-def hash_column(secret: bytes, raw: pa.ChunkedArray) -> pa.Array:
+def hash_column(secret: bytes, raw: pa.ChunkedArray | pa.Array) -> pa.Array:
     """Hash a column of LeadId texts, once per distinct value (a page holds few distinct leads)."""
     import hmac
 
     base = hmac.new(secret, digestmod=hashlib.sha256)
-    uniq = pc.unique(raw).drop_null()
+    arr = raw.combine_chunks() if isinstance(raw, pa.ChunkedArray) else raw
+    encoded = pc.dictionary_encode(arr)
     hashed = []
-    for value in uniq.to_pylist():
+    for value in encoded.dictionary.to_pylist():
         h = base.copy()
         h.update(value.encode())
         hashed.append(h.hexdigest())
-    return pc.take(pa.array(hashed, pa.string()), pc.index_in(raw, uniq))
+    return pc.take(pa.array(hashed, pa.string()), encoded.indices)
 
 
 def _prefetch(make: Callable[[], Iterator[Page]], depth: int = 2) -> Iterator[Page]:
@@ -278,8 +279,8 @@ class _Run:
         return None if raw is None else json.loads(raw)
 
     def save_watermark(self, table: str, key: Any) -> None:
-        old = self.watermark(table)
-        if old is not None and self.full:
+        old = self.watermark(table) if self.full else None
+        if old is not None:
             try:
                 if key <= old:
                     return
@@ -322,7 +323,7 @@ class _Run:
 
     # -- one page ----------------------------------------------------------------------------------
     def prepare_page(self, plan: TablePlan, page: Page, sql: str, stats: TableStats) -> pa.Table | None:
-        """Transform and validate one page (the writer thread stores it); report unreadable rows."""
+        """Transform one page into event columns plus ``__key``; report rows whose time is unreadable."""
         stats.read += page.count
         if not len(page.lines):
             return None
@@ -357,15 +358,7 @@ class _Run:
             return None
         out = out.set_column(out.schema.get_field_index("lead_id"), "lead_id",
                              hash_column(self.secret, out.column("lead_id")))
-        events = out.select([c for c in EVENT_COLUMNS if c in out.column_names])
-        checked = self.ls.validator.validate(events, pa.array(range(out.num_rows), pa.int64()))
-        if checked.errors:
-            keys = out.column("__key")
-            for rec in checked.errors:
-                stats.skipped += 1
-                self.report.add_error(RowError(plan.actual, _key(keys[rec.row].as_py()), rec.field, None,
-                                               rec.message))
-        return checked.good
+        return out.select([c for c in EVENT_COLUMNS if c in out.column_names] + ["__key"])
 
     def superseded(self, raw: pa.ChunkedArray) -> set[str]:
         """Primary submissions whose lead was already stored as a legacy lead (see the module doc)."""
@@ -382,9 +375,17 @@ class _Run:
         return {str(r[0]).rsplit(":", 1)[1] for r in rows}
 
     def write(self, job: _Job) -> None:
-        """Writer thread: store one prepared page, then record its watermark (never before)."""
+        """Writer thread: validate and store one page, then record its watermark (never before)."""
         if job.good is not None and job.good.num_rows:
-            result = self.ls.store.append(job.good)
+            events = job.good.drop_columns(["__key"])
+            checked = self.ls.validator.validate(events, pa.array(range(events.num_rows), pa.int64()))
+            if checked.errors:
+                keys = job.good.column("__key")
+                for rec in checked.errors:
+                    job.stats.skipped += 1
+                    self.report.add_error(RowError(job.plan.actual, _key(keys[rec.row].as_py()), rec.field, None,
+                                                   rec.message))
+            result = self.ls.store.append(checked.good)
             job.stats.accepted += result.accepted
             job.stats.duplicates += result.duplicates
             if job.plan.table == "Leads" and result.accepted and not self.legacy_stored:
