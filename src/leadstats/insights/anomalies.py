@@ -112,7 +112,8 @@ def series_from(result: ReportResult, starts: Sequence[str] | None = None) -> li
 
 
 def _week_has_data(series: Series) -> list[bool]:
-    """Per bucket: did the store have any event in the 7 days ending at this bucket (not a gap)?"""
+    """Per bucket: is it at or after the series' first event? Earlier buckets are "before the data"
+    (a young store, a campaign that had not started), not zeros to compare with."""
     first = next((i for i, c in enumerate(series.counts) if c["received"] > 0), len(series.counts))
     return [i >= first for i in range(len(series.counts))]
 
@@ -150,7 +151,8 @@ def detect(
             continue
         now = series.counts[i]
         common = {"granularity": granularity, "start": moment.isoformat(),
-                  "end": (moment + width).isoformat(), "segment": series.segment,
+                  "end": (series.starts[i + 1] if i + 1 < len(series.starts) else moment + width).isoformat(),
+                  "segment": series.segment,
                   "label": segment_label(series.segment)}
         for metric in VOLUME_METRICS:
             hist = [float(series.counts[j][metric]) for j in base]
