@@ -83,8 +83,9 @@ def build_server(ls: LeadStats, settings: Settings | None = None) -> MCPServer:
     """The MCP server over one service (tools, resource and instructions)."""
     settings = settings or ls.settings
     k = max(settings.k_anonymity, 1)
+    # log_level: the SDK calls logging.basicConfig; WARNING keeps a host app's root logger quiet.
     server: MCPServer = MCPServer("leadstats", title="leadstats", version=__version__, instructions=INSTRUCTIONS,
-                                  description="Lead statistics and insights (aggregates only)")
+                                  description="Lead statistics and insights (aggregates only)", log_level="WARNING")
 
     @server.tool(annotations=READ_ONLY, description=(
         "Count leads for a window, optionally per time bucket and split by dimensions (CONTRACT §3 query). "
