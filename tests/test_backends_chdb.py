@@ -99,3 +99,31 @@ def test_clickhouse_url_errors_are_clear() -> None:
         leadstats.connect("clickhouse://user:secret@127.0.0.1:9/leads?connect_timeout=2")
     with pytest.raises(StoreError, match="database name"):
         ChDBStore(CHDB_DIR, database="x; DROP TABLE y")
+
+
+def test_two_store_objects_writing_at_once_stay_exact() -> None:
+    import threading
+
+    db = new_database()
+    stores = [ChDBStore(CHDB_DIR, database=db), ChDBStore(CHDB_DIR, database=db)]
+    events = [{"event_id": f"x{i}", "event_type": "primary", "occurred_at": "2026-03-07T05:00:00Z"} for i in range(240)]
+    accepted: list[int] = []
+
+    def write(store: ChDBStore, chunk: list[dict[str, str]]) -> None:
+        service = leadstats.service.LeadStats(store)
+        for i in range(0, len(chunk), 30):
+            accepted.append(service.ingest(chunk[i : i + 30]).accepted)
+
+    # Overlapping halves: ids 60..179 are sent by both writers at the same time.
+    threads = [threading.Thread(target=write, args=(stores[0], events[:180])),
+               threading.Thread(target=write, args=(stores[1], events[60:][::-1]))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    try:
+        assert sum(accepted) == 240 and stores[0].count() == 240
+    finally:
+        stores[0].execute(f"DROP DATABASE IF EXISTS {db}")
+        for s in stores:
+            s.close()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -56,6 +57,10 @@ def _store_error(path: str, exc: Exception) -> StoreError:
     first = text.splitlines()[0] if text else type(exc).__name__
     return StoreError(f"chDB ({path}): {first[:500]}")
 
+
+# One writer per chDB directory and database in this process, however many store objects open it.
+_WRITE_LOCKS: dict[tuple[str, str], threading.Lock] = {}
+_LOCKS_GUARD = threading.Lock()
 
 _PARAM_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\0": "\\0"})
 
@@ -158,9 +163,13 @@ class ChDBStore(ClickHouseBase):
 
     def __init__(self, path: str, *, read_only: bool = False, database: str | None = None) -> None:
         driver = ChDBDriver(path)
+        key = (os.path.realpath(path) if path != ":memory:" else path, database or "")
+        with _LOCKS_GUARD:
+            lock = _WRITE_LOCKS.setdefault(key, threading.Lock())
         try:
             super().__init__(
-                driver, location=path, stage_table="leadstats_stage", read_only=read_only, database=database
+                driver, location=path, stage_table="leadstats_stage", read_only=read_only, database=database,
+                write_lock=lock,
             )
         except BaseException:
             driver.close()

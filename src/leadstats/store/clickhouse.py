@@ -190,6 +190,7 @@ class ClickHouseBase:
         stage_table: str,
         read_only: bool = False,
         database: str | None = None,
+        write_lock: threading.Lock | None = None,
     ) -> None:
         self._db = driver
         self.location = location
@@ -202,7 +203,8 @@ class ClickHouseBase:
         self._state = prefix + STATE
         self._stage = prefix + stage_table
         self._relation = dataclasses.replace(RELATION, table=self._events)
-        self._write_lock = threading.Lock()
+        # Stores on the same tables in one process share the lock (and so the staging table).
+        self._write_lock = write_lock or threading.Lock()
         self._last_state_version = 0
         if not read_only:
             self._create()
