@@ -127,3 +127,26 @@ def test_two_store_objects_writing_at_once_stay_exact() -> None:
         stores[0].execute(f"DROP DATABASE IF EXISTS {db}")
         for s in stores:
             s.close()
+
+
+def test_why_not_to_start_of_interval() -> None:
+    """ClickHouse's toStartOfInterval(t, INTERVAL n MINUTE, tz) counts from the Unix epoch: 10:00 IST
+    (04:30 UTC) lands in a "09:30" hour and 12:00 NPT in "11:45". The compiled report gets both right."""
+    db = new_database()
+    store = ChDBStore(CHDB_DIR, database=db)
+    try:
+        trap = store.execute(
+            "SELECT toString(toStartOfInterval(toDateTime('2026-03-07 04:30:00', 'UTC'), INTERVAL 60 MINUTE,"
+            " 'Asia/Kolkata')), toString(toStartOfInterval(toDateTime('2026-03-07 06:15:00', 'UTC'),"
+            " INTERVAL 30 MINUTE, 'Asia/Kathmandu'))")
+        assert trap == [("2026-03-07 09:30:00", "2026-03-07 11:45:00")]
+        ls = leadstats.service.LeadStats(store)
+        ls.ingest([{"event_id": "i", "event_type": "primary", "occurred_at": "2026-03-07T04:30:00Z"},
+                   {"event_id": "n", "event_type": "primary", "occurred_at": "2026-03-07T06:15:00Z"}])
+        ist = ls.report("2026-03-07", "2026-03-08", timezone="Asia/Kolkata", bucket="60m").rows
+        npt = ls.report("2026-03-07", "2026-03-08", timezone="Asia/Kathmandu", bucket="30m").rows
+        assert [r["bucket_start"] for r in ist if r["received"]][0] == "2026-03-07T10:00:00+05:30"
+        assert [r["bucket_start"] for r in npt if r["received"]][-1] == "2026-03-07T12:00:00+05:45"
+    finally:
+        store.execute(f"DROP DATABASE IF EXISTS {db}")
+        store.close()
