@@ -22,6 +22,7 @@ import pyarrow as pa
 
 from ..errors import AuthError, InputError, UpstreamError
 from .d1_source import Page
+from .mapping import quote_ident
 
 DEFAULT_BASE = "https://api.cloudflare.com/client/v4"
 BASE_ENV = "LEADSTATS_CLOUDFLARE_API_BASE"
@@ -115,7 +116,10 @@ class RestSource:
 
     # -- the D1Source protocol ----------------------------------------------------------------------
     def table_columns(self, table: str) -> list[str] | None:
-        rows = self.query("SELECT name FROM pragma_table_info(?)", [table])
+        try:
+            rows = self.query("SELECT name FROM pragma_table_info(?)", [table])
+        except UpstreamError:  # should the table-valued pragma be refused, ask the plain pragma
+            rows = self.query(f"PRAGMA table_info({quote_ident(table)})")
         return [str(r["name"]) for r in rows] or None
 
     def page(self, sql: str, params: Sequence[Any]) -> Page:

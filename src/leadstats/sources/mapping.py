@@ -196,6 +196,9 @@ def parse_mapping(doc: dict[str, Any]) -> SourceMapping:
         columns[table].update(parsed)
     payload = dict(d1.payload)
     for key, value in _names(d1_doc.get("payload", {}), "d1.payload", PAYLOAD_FIELDS).items():
+        if value is not None and re.search(r'["\\\x00-\x1f]', value):
+            raise InputError(f"mapping: [d1.payload] {key}: a key with quotes, backslashes or control characters"
+                             " cannot be read")
         if value is None:
             payload.pop(key, None)
         else:
