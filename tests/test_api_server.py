@@ -147,7 +147,7 @@ def test_readers_not_blocked_during_ingest_and_group_commit(http: httpx.Client, 
     totals only grow, and the writer commits fewer transactions than it received requests."""
     before = _metric(http, "leadstats_ingest_commits_total")
     done = threading.Event()
-    reads: list[tuple[float, int]] = []
+    reads: list[list[tuple[float, int]]] = [[], []]
 
     def writer(c: int) -> int:
         with httpx.Client(base_url=server.url, timeout=60.0) as client:
@@ -157,17 +157,17 @@ def test_readers_not_blocked_during_ingest_and_group_commit(http: httpx.Client, 
                 assert resp.status_code == 200 and resp.json()["accepted"] == 1_000
         return 8
 
-    def reader() -> None:
+    def reader(mine: list[tuple[float, int]]) -> None:
         with httpx.Client(base_url=server.url, timeout=60.0) as client:
             params = {"from": "2026-01-01", "to": "2026-02-01", "bucket": "30m", "filter": "project=conc"}
             while not done.is_set():
                 started = time.perf_counter()
                 resp = client.get("/api/v1/report", params=params, headers=auth(READ))
                 assert resp.status_code == 200
-                reads.append((time.perf_counter() - started, resp.json()["totals"]["received"]))
+                mine.append((time.perf_counter() - started, resp.json()["totals"]["received"]))
 
     with ThreadPoolExecutor(6) as pool:
-        readers = [pool.submit(reader) for _ in range(2)]
+        readers = [pool.submit(reader, mine) for mine in reads]
         requests = sum(pool.map(writer, range(4)))
         done.set()
         for r in readers:
@@ -179,10 +179,12 @@ def test_readers_not_blocked_during_ingest_and_group_commit(http: httpx.Client, 
         headers=auth(READ),
     ).json()
     assert final["totals"]["received"] == 32_000
-    assert len(reads) >= 5
-    totals = [t for _, t in reads]
-    assert totals == sorted(totals) and all(t % 1_000 == 0 for t in totals)  # whole requests, never partial
-    assert max(s for s, _ in reads) < 5.0
+    for mine in reads:  # each reader sees totals only grow, by whole requests, never half of one
+        assert len(mine) >= 3
+        totals = [t for _, t in mine]
+        assert totals == sorted(totals) and all(t % 1_000 == 0 for t in totals)
+        assert max(s for s, _ in mine) < 5.0
+    assert any(0 < t < 32_000 for mine in reads for _, t in mine)  # some reads ran mid-ingest
     commits = _metric(http, "leadstats_ingest_commits_total") - before
     assert 0 < commits < requests
 

@@ -1,0 +1,263 @@
+"""Issue 4 benchmark: durable ingest rate through ``leadstats serve``, the group-commit effect, and report
+latency through HTTP against the in-process engine.
+
+    python benchmarks/bench_http.py                          # 200k-event store: about a minute
+    python benchmarks/bench_http.py --events 10000000        # the issue's size (builds the store once)
+    python benchmarks/bench_http.py --skip-ingest --events 1000000
+
+1. Group commit, in process: four threads submit 1,000-event requests to the writer, once with one
+   transaction per request and once grouped (the server's setting). Events/s and commits.
+2. HTTP ingest: a fresh store behind a real ``leadstats serve``; 1,000-event JSON batches (encoded before
+   the clock starts) from one client, then from four concurrent clients. A batch counts when its 200 has
+   arrived, i.e. when it is durable. Events/s, request latency, requests per commit (from /metrics).
+3. Report latency, Q1 (30 days, Asia/Kolkata, 30m buckets, no dimensions) on a demo store of ``--events``:
+   the median of warm runs in process (``LeadStats.run``, then also with ``to_dict`` + JSON encoding), then
+   through ``GET /api/v1/report`` on a keep-alive connection. The ratio is HTTP / in-process engine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pyarrow as pa
+
+sys.path.insert(0, os.path.dirname(__file__))
+from common import median_ms, store_for, window  # noqa: E402
+
+import leadstats  # noqa: E402
+from leadstats.api.writer import GroupCommitWriter  # noqa: E402
+from leadstats.model.report import ReportQuery  # noqa: E402
+
+LEADSTATS = str(Path(sys.executable).with_name("leadstats"))
+INGEST, READ = "bench-ingest", "bench-read"
+IST = "Asia/Kolkata"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Server:
+    """``leadstats serve`` in a subprocess (no rate limit), stopped with SIGTERM."""
+
+    def __init__(self, db: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {
+            **os.environ,
+            "LEADSTATS_INGEST_TOKENS": INGEST,
+            "LEADSTATS_READ_TOKENS": READ,
+            "LEADSTATS_RATE_LIMIT_PER_MINUTE": "0",
+        }
+        args = [LEADSTATS, "serve", "--db", db, "--port", str(self.port), "--log-level", "warning"]
+        self.proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise SystemExit(f"server exited with {self.proc.returncode}")
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                time.sleep(0.05)
+        raise SystemExit("server did not start")
+
+    def metric(self, name: str) -> float:
+        text = httpx.get(f"{self.url}/metrics", headers={"Authorization": f"Bearer {READ}"}, timeout=30).text
+        return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(name + " "))
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(timeout=120)
+
+
+def event(i: int, prefix: str) -> dict[str, Any]:
+    """A realistic event: most fields set, as the Worker sends them."""
+    kinds = ("primary", "primary", "primary", "follow_up", "bot", "blocked", "test")
+    return {
+        "event_id": f"{prefix}-{i}",
+        "event_type": kinds[i % len(kinds)],
+        "occurred_at": f"2026-03-{1 + i % 28:02d}T{i % 24:02d}:{i % 60:02d}:00+05:30",
+        "project": ("Skyline", "Green Valley", "Harbor Point")[i % 3],
+        "source": ("google", "meta", "direct")[i % 3],
+        "referer": f"https://example.com/p/{i % 50}?utm=1",
+        "cta": "book-visit",
+        "utm_source": "google",
+        "utm_medium": "cpc",
+        "utm_campaign": f"c{i % 9}",
+        "engagement_label": ("Cold", "Warm", "Hot", "Very Hot")[i % 4],
+        "vpn": i % 11 == 0,
+        "suspicion_score": i % 100,
+        "country": ("India", "US", "AE")[i % 3],
+        "city": "Pune",
+        "phone_country_code": "+91",
+        "lead_id": f"h{i:x}",
+    }
+
+
+def bodies(prefix: str, batches: int, size: int) -> list[bytes]:
+    return [json.dumps([event(b * size + k, prefix) for k in range(size)]).encode() for b in range(batches)]
+
+
+def bench_group_commit(requests: int, size: int) -> dict[str, Any]:
+    """The writer alone: grouped vs one transaction per request, four submitting threads."""
+    out: dict[str, Any] = {}
+    for label, group in (("one_txn_per_request", 1), ("group_commit", 50_000)):
+        with tempfile.TemporaryDirectory() as tmp:
+            ls = leadstats.connect(os.path.join(tmp, "gc.duckdb"))
+            texts = [pa.array([json.dumps(event(r * size + k, label)) for k in range(size)]) for r in range(requests)]
+            writer = GroupCommitWriter(ls, max_group_events=group)
+            writer.start()
+            writer.submit(pa.array([json.dumps(event(0, "warm"))])).result()
+            started = time.perf_counter()
+
+            def worker(part: list[pa.Array], writer: GroupCommitWriter = writer) -> None:
+                for lines in part:
+                    writer.submit(lines).result()
+
+            threads = [threading.Thread(target=worker, args=(texts[t::4],)) for t in range(4)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            seconds = time.perf_counter() - started
+            commits = writer.commits - 1
+            writer.close()
+            assert ls.store.count() == requests * size + 1
+            ls.close()
+        out[label] = {
+            "events_per_s": round(requests * size / seconds),
+            "commits": commits,
+            "requests": requests,
+        }
+        print(f"  writer, {label:20} {out[label]['events_per_s']:>9,} events/s  ({commits} commits)")
+    return out
+
+
+def bench_ingest(batches: int, size: int) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        server = Server(os.path.join(tmp, "ingest.duckdb"))
+        headers = {"Authorization": f"Bearer {INGEST}", "Content-Type": "application/json"}
+        try:
+            with httpx.Client(base_url=server.url, timeout=120) as warm:
+                warm.post("/api/v1/events", content=bodies("warm", 1, size)[0], headers=headers)
+            for clients in (1, 4):
+                payloads = [bodies(f"c{clients}-{c}", batches, size) for c in range(clients)]
+                latencies: list[float] = []
+                commits0 = server.metric("leadstats_ingest_commits_total")
+
+                def client(mine: list[bytes], latencies: list[float] = latencies) -> None:
+                    with httpx.Client(base_url=server.url, timeout=120) as http:
+                        for body in mine:
+                            t0 = time.perf_counter()
+                            resp = http.post("/api/v1/events", content=body, headers=headers)
+                            latencies.append(time.perf_counter() - t0)
+                            assert resp.status_code == 200 and resp.json()["accepted"] == size, resp.text
+
+                started = time.perf_counter()
+                threads = [threading.Thread(target=client, args=(p,)) for p in payloads]
+                for t in threads:
+                    t.start()
+                for t in threads:
+                    t.join()
+                seconds = time.perf_counter() - started
+                commits = server.metric("leadstats_ingest_commits_total") - commits0
+                total = clients * batches * size
+                latencies.sort()
+                key = f"{clients}_client{'s' if clients > 1 else ''}"
+                out[key] = {
+                    "events": total,
+                    "events_per_s": round(total / seconds),
+                    "request_p50_ms": round(statistics.median(latencies) * 1000, 1),
+                    "request_p95_ms": round(latencies[int(len(latencies) * 0.95) - 1] * 1000, 1),
+                    "requests_per_commit": round(clients * batches / commits, 2) if commits else None,
+                }
+                print(
+                    f"  HTTP ingest, {key:10} {out[key]['events_per_s']:>9,} events/s durable  "
+                    f"(p50 {out[key]['request_p50_ms']} ms, p95 {out[key]['request_p95_ms']} ms per "
+                    f"{size}-event request, {out[key]['requests_per_commit']} requests/commit)"
+                )
+        finally:
+            server.stop()
+    return out
+
+
+def bench_report(path: str, events: int, runs: int) -> dict[str, Any]:
+    ls, built = store_for(path, events)
+    if built:
+        print(f"  built {events:,}-event store in {built:.1f} s")
+    stored = ls.store.count()
+    start, end = window(30)
+    query = ReportQuery.create(start, end, timezone=IST, bucket="30m")
+    engine = median_ms(lambda: ls.run(query), runs=runs, warmup=2)
+    with_json = median_ms(lambda: json.dumps(ls.run(query).to_dict()), runs=runs, warmup=1)
+    rows = len(ls.run(query).rows)
+    ls.close()
+    server = Server(path)
+    try:
+        params = {"from": start, "to": end, "tz": IST, "bucket": "30m"}
+        with httpx.Client(base_url=server.url, timeout=120, headers={"Authorization": f"Bearer {READ}"}) as http:
+
+            def call() -> None:
+                resp = http.get("/api/v1/report", params=params)
+                assert resp.status_code == 200 and len(resp.json()["rows"]) == rows
+
+            over_http = median_ms(call, runs=runs, warmup=3)
+    finally:
+        server.stop()
+    out = {
+        "store_events": stored,
+        "rows": rows,
+        "in_process_engine_ms": round(engine, 2),
+        "in_process_with_json_ms": round(with_json, 2),
+        "http_ms": round(over_http, 2),
+        "http_over_engine": round(over_http / engine, 2),
+    }
+    print(
+        f"  Q1 on {stored:,} events ({rows} rows): engine {engine:.1f} ms, engine+JSON {with_json:.1f} ms, "
+        f"HTTP {over_http:.1f} ms -> {out['http_over_engine']}x"
+    )
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=200_000, help="store size for the report benchmark")
+    parser.add_argument("--batches", type=int, default=40, help="1,000-event batches per client")
+    parser.add_argument("--batch-size", type=int, default=1_000)
+    parser.add_argument("--runs", type=int, default=15, help="timed runs per latency figure (median)")
+    parser.add_argument("--data-dir", default=os.path.join(os.path.dirname(__file__), "data"))
+    parser.add_argument("--skip-ingest", action="store_true")
+    parser.add_argument("--skip-report", action="store_true")
+    args = parser.parse_args()
+    results: dict[str, Any] = {"cpus": os.cpu_count()}
+    if not args.skip_ingest:
+        print("ingest")
+        results["group_commit_in_process"] = bench_group_commit(args.batches * 2, args.batch_size)
+        results["http_ingest"] = bench_ingest(args.batches, args.batch_size)
+    if not args.skip_report:
+        print("report")
+        os.makedirs(args.data_dir, exist_ok=True)
+        path = os.path.join(args.data_dir, f"http-{args.events}.duckdb")
+        results["q1_latency"] = bench_report(path, args.events, args.runs)
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
