@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from d1_fixtures import build_small, dump_sql
 
 import leadstats
+from d1_fixtures import build_small, dump_sql
 from leadstats.errors import InputError
 from leadstats.sources.d1 import import_d1
 from leadstats.sources.d1_dump import evaluate_values, load_dump, parse_create, statements

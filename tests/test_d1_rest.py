@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from d1_fixtures import build_bulk, build_small
 from typer.testing import CliRunner
 
 import leadstats
+from d1_fixtures import build_bulk, build_small
 from leadstats.cli import app
 from leadstats.errors import AuthError, UpstreamError
 from leadstats.sources.d1 import import_d1

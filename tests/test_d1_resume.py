@@ -9,10 +9,10 @@ import sys
 import textwrap
 from pathlib import Path
 
-from d1_fixtures import build_bulk, build_small
 from typer.testing import CliRunner
 
 import leadstats
+from d1_fixtures import build_bulk, build_small
 from leadstats.cli import app
 from leadstats.sources.d1 import import_d1
 

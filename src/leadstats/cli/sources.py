@@ -9,11 +9,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import typer
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
 from ..errors import InputError, LeadStatsError
 from ..sources.ae import import_ae
-from ..sources.d1 import D1ImportReport, Progress as RowProgress, import_d1
+from ..sources.d1 import D1ImportReport, import_d1
+from ..sources.d1 import Progress as RowProgress
 from ..sources.mapping import load_mapping
 from .common import DbOption, console, err_console, handle_errors, import_app, is_terminal, open_service, sync_app
 
@@ -68,7 +69,7 @@ def import_d1_cmd(
         columns = [SpinnerColumn(), TextColumn("[bold]{task.description}"),
                    TextColumn("{task.completed:,.0f} rows"), TimeElapsedColumn()]
         with Progress(*columns, console=err_console, transient=True) as bar:
-            tasks: dict[str, int] = {}
+            tasks: dict[str, TaskID] = {}
 
             def advance(table: str, rows: int) -> None:
                 if table not in tasks:
