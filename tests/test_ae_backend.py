@@ -145,7 +145,7 @@ def ae_rows(events: list[dict[str, Any]], rng: random.Random) -> tuple[pa.Table,
         if et in ("primary", "follow_up") and rng.random() < 0.5:
             blobs[5] = "1" if et == "primary" else "0"  # old Worker rows: no blob20, the flag decides
         else:
-            blobs[20] = et
+            blobs[20] = et.upper() if rng.random() < 0.2 else et
         point = {"index1": e["event_id"].removesuffix("-again"), "_sample_interval": weight,
                  "timestamp": datetime.fromisoformat(e["occurred_at"].replace("Z", "+00:00"))}
         for i in range(1, 21):
@@ -157,6 +157,15 @@ def ae_rows(events: list[dict[str, Any]], rng: random.Random) -> tuple[pa.Table,
             cols[k].append(v)
         twins.append({**e, "suspicion_score": float(e.get("suspicion_score") or 0), "vpn": bool(e.get("vpn")),
                       "weight": weight})
+    # Data points that are no lead event (no type, an unknown type): AE holds them, reports skip them,
+    # as `leadstats import ae` does; they have no DuckDB twin.
+    for i, (b5, b20) in enumerate((("", ""), ("2", ""), ("", "spam"))):
+        cols["timestamp"].append(datetime.fromisoformat(picks[i]["occurred_at"].replace("Z", "+00:00")))
+        cols["index1"].append(f"junk{i}")
+        cols["_sample_interval"].append(7)
+        for j in range(1, 21):
+            cols[f"blob{j}"].append({5: b5, 20: b20, 1: "Skyline"}.get(j, ""))
+            cols[f"double{j}"].append(0.0)
     cols["timestamp"] = pa.array(cols["timestamp"], pa.timestamp("s", tz="UTC"))
     return pa.table(cols), twins
 
@@ -213,7 +222,8 @@ def test_weighted_totals_and_hand_checked_buckets(ae_world: tuple[str, LeadStats
                  "dimensions": ["event_type"] if bucket == "1d" else []}
             assert document(ae, q) == document(twin, q)
         health = ae.health()
-        assert health["backend"] == "analytics_engine" and health["rows"] == 515 and health["events"] > 515
+        # health counts every data point, the junk ones too (reports skip them)
+        assert health["backend"] == "analytics_engine" and health["rows"] == 518 and health["events"] > 515
 
 
 def test_stand_in_speaks_like_ae_and_refuses_what_ae_refuses(ae_world: tuple[str, LeadStats]) -> None:

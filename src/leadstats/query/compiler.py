@@ -45,6 +45,8 @@ class Relation:
     rollup: bool = False
     # SQL that is true when a column holds "null", where that is not IS NULL (e.g. "blob1 = ''").
     null_tests: Mapping[str, str] = field(default_factory=dict)
+    # A predicate every row must pass to be an event at all (Analytics Engine: a known event type).
+    where: str | None = None
 
 
 @dataclass(frozen=True)
@@ -217,6 +219,8 @@ class _Compiler:
         wc = rel.window_column
         where = [f"{wc} >= {lo}", f"{wc} < {hi}"]
         where += [self.filter_sql(f) for f in q.filters]
+        if rel.where:
+            where.append(f"({rel.where})")
         selects: list[str] = []
         if grid.bucket is not None:
             selects.append(f"{self.bucket_key(grid)} AS __k")

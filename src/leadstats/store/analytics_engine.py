@@ -9,8 +9,9 @@ arithmetic per constant-offset segment as every other backend, on ``toUInt32(tim
 ordering and totals happen on the client (:func:`leadstats.query.result.assemble`).
 
 Columns follow CONTRACT §5 and can be remapped in the URL, e.g. ``ae://ACCOUNT/lead_submissions?city=blob7``.
-An empty blob is null; ``event_type`` is blob20, or derived from the primary flag in blob5 when blob20 is
-empty; numbers may arrive as strings. Time has second precision on AE, so a window bound is rounded up
+An empty blob is null; ``event_type`` is blob20 (any case), or derived from the primary flag in blob5 when
+blob20 is empty, and a data point with no known type is not an event (as in ``leadstats import ae``);
+numbers may arrive as strings. Time has second precision on AE, so a window bound is rounded up
 to the next whole second (exact for AE's own data).
 
 Environment: ``CLOUDFLARE_API_TOKEN`` (required), ``LEADSTATS_CLOUDFLARE_API_BASE`` (default
@@ -30,7 +31,7 @@ import pyarrow as pa
 
 from ..errors import QueryError, StoreError, UpstreamError
 from ..model.report import ReportQuery
-from ..model.schema import DIMENSIONS, ENGAGEMENT_LABELS
+from ..model.schema import DIMENSIONS, ENGAGEMENT_LABELS, EVENT_TYPES
 from ..query.compiler import Relation, compile_report
 from ..query.dialect import ANALYTICS_ENGINE, SQLText
 from .base import AppendResult, GroupRows
@@ -92,9 +93,11 @@ def ae_relation(dataset: str, mapping: Mapping[str, str]) -> Relation:
     et = mapping.get("event_type")
     flag = mapping.get("primary_flag")
     derived = f"if({flag} = '1', 'primary', if({flag} = '0', 'follow_up', ''))" if flag else "''"
-    et_expr = f"if({et} != '', {et}, {derived})" if et else derived
+    et_expr = f"if({et} != '', lower({et}), {derived})" if et else derived
     columns["event_type"] = et_expr
     nulls["event_type"] = f"{et_expr} = ''"
+    # Like `leadstats import ae` (and the validator), a data point without a known type is no event.
+    known = ", ".join(f"'{t}'" for t in EVENT_TYPES)
     return Relation(
         dataset,
         "toUInt32(timestamp) * 1000000",
@@ -104,6 +107,7 @@ def ae_relation(dataset: str, mapping: Mapping[str, str]) -> Relation:
         columns=columns,
         weight="_sample_interval",
         null_tests=nulls,
+        where=f"{et_expr} IN ({known})",
     )
 
 
@@ -220,16 +224,17 @@ class AnalyticsEngineStore:
         return GroupRows(rows, "analytics_engine")
 
     def count(self) -> int:
-        doc = self.sql(f"SELECT sum(_sample_interval) AS n FROM {self.dataset}")
+        doc = self.sql(f"SELECT sum(_sample_interval) AS n FROM {self.dataset} WHERE {self.relation.where}")
         return int(_number(doc["data"][0]["n"], "int") or 0) if doc["data"] else 0
 
     def health(self) -> dict[str, Any]:
-        doc = self.sql(f"SELECT count() AS r, sum(_sample_interval) AS n FROM {self.dataset}")
+        events = f"sum(if({self.relation.where}, _sample_interval, 0))"
+        doc = self.sql(f"SELECT count() AS r, {events} AS n FROM {self.dataset}")
         first = doc["data"][0] if doc["data"] else {"r": 0, "n": 0}
         return {
             "backend": self.backend,
             "path": self.location,
-            "rows": int(_number(first.get("r"), "int") or 0),
+            "rows": int(_number(first.get("r"), "int") or 0),  # data points, lead events or not
             "events": int(_number(first.get("n"), "int") or 0),
             "read_only": True,
             "retention": "Analytics Engine keeps 3 months",
