@@ -165,9 +165,14 @@ def hash_column(secret: bytes, raw: pa.ChunkedArray | pa.Array) -> pa.Array:
 
     base = hmac.new(secret, digestmod=hashlib.sha256)
     arr = raw.combine_chunks() if isinstance(raw, pa.ChunkedArray) else raw
-    encoded = pc.dictionary_encode(arr)
-    hashed = []
+    if arr.null_count == len(arr):
+        return pa.nulls(len(arr), pa.string())
+    encoded = pc.dictionary_encode(arr.cast(pa.string()))
+    hashed: list[str | None] = []
     for value in encoded.dictionary.to_pylist():
+        if value is None:
+            hashed.append(None)
+            continue
         h = base.copy()
         h.update(value.encode())
         hashed.append(h.hexdigest())

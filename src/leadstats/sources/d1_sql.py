@@ -42,6 +42,7 @@ class TablePlan:
     enquiry_column: str | None
     flag_column: str | None
     missing: tuple[str, ...]  # mapped optional columns the source does not have (read as NULL)
+    null_slots: frozenset[str] = frozenset()  # slots that are NULL in every row of this plan
 
 
 def _txt(expr: str) -> str:
@@ -138,6 +139,7 @@ def plan_table(table: str, mapping: D1Mapping, have: dict[str, list[str] | None]
         enquiry_column=mapping.column("Leads", "EnquiryDateTime") if table == "Leads" else None,
         flag_column=flag_col,
         missing=tuple(dict.fromkeys(missing)),
+        null_slots=frozenset(k for k, expr in values.items() if expr == "NULL"),
     )
 
 
@@ -214,7 +216,7 @@ def enquiry_time_sql(m: str, offset_minutes: int) -> str:
 def transform_sql(plan: TablePlan, mapping: D1Mapping, prefix: str) -> str:
     """DuckDB SQL turning the page table ``__page(j)`` into event columns plus ``__key``, ``__err_col``,
     ``__err_val`` and ``__lead_raw``; ``lead_id`` is still the raw LeadId (the caller hashes it)."""
-    v = {name: f"__v[{i}]" for name, i in _POS.items()}
+    v = {name: "NULL" if name in plan.null_slots else f"__v[{i}]" for name, i in _POS.items()}
     pay = {k: f"__p[{i + 1}]" for i, k in enumerate(PAYLOAD_FIELDS)}
     table = plan.table
     if table == "LeadSubmissions":
@@ -245,16 +247,18 @@ def transform_sql(plan: TablePlan, mapping: D1Mapping, prefix: str) -> str:
     type_err = f"WHEN __event_type IS NULL THEN '{flag_col}'" if table == "LeadSubmissions" else ""
     type_val = f"WHEN __event_type IS NULL THEN {v['flag']}" if table == "LeadSubmissions" else ""
     labels = ", ".join(f"'{lab}'" for lab in LABELS)
-    label_expr = f"regexp_replace(lower(trim(replace({v['engagement_label']}, '_', ' '))), ' +', ' ', 'g')"
     event_prefix = (prefix + ":" + table + ":").replace("'", "''")
+    payload = ("NULL" if "payload" in plan.null_slots else
+               f"""CASE WHEN json_valid({v['payload']}) THEN json_extract_string({v['payload']},
+                 [{', '.join(f"'$[{i}]'" for i in range(len(PAYLOAD_FIELDS)))}]) END""")
     return f"""
 WITH r AS (
   SELECT json_extract_string(j, [{', '.join(f"'$[{i}]'" for i in range(len(SLOTS)))}]) AS __v FROM __page),
 t AS (
-  -- slot 8 is the payload's JSON array, nested or (if a driver turned it into a string) as text
-  SELECT __v, CASE WHEN json_valid(__v[8])
-    THEN json_extract_string(__v[8], [{', '.join(f"'$[{i}]'" for i in range(len(PAYLOAD_FIELDS)))}]) END AS __p,
-         {event_type} AS __event_type, {match} AS __m
+  -- the payload slot holds a JSON array, nested or (if a driver turned it into a string) as text
+  SELECT __v, {payload} AS __p, {event_type} AS __event_type, {match} AS __m,
+    regexp_replace(lower(trim(replace({v['engagement_label']}, '_', ' '))), ' +', ' ', 'g') AS __label,
+    TRY_CAST(trim({v['vpn']}) AS DOUBLE) AS __vpn, TRY_CAST(trim({v['suspicion_score']}) AS DOUBLE) AS __score
   FROM r),
 u AS (SELECT *, {when} AS __when FROM t)
 SELECT
@@ -263,10 +267,9 @@ SELECT
   __when AS occurred_at,
   {v['project']} AS project, {v['source']} AS source, {v['referer']} AS referer,
   {', '.join(f"{pay[k]} AS {k}" for k in PAYLOAD_FIELDS[:6])},
-  CASE WHEN {label_expr} IN ({labels}) THEN {label_expr} END AS engagement_label,
-  CASE TRY_CAST(trim({v['vpn']}) AS DOUBLE) WHEN 1 THEN 'true' WHEN 0 THEN 'false' END AS vpn,
-  CASE WHEN TRY_CAST(trim({v['suspicion_score']}) AS DOUBLE) BETWEEN 0 AND 100
-       THEN TRY_CAST(trim({v['suspicion_score']}) AS DOUBLE) END AS suspicion_score,
+  CASE WHEN __label IN ({labels}) THEN __label END AS engagement_label,
+  CASE __vpn WHEN 1 THEN 'true' WHEN 0 THEN 'false' END AS vpn,
+  CASE WHEN __score BETWEEN 0 AND 100 THEN __score END AS suspicion_score,
   coalesce(nullif(trim({pay['user_country']}), ''), {v['country']}) AS country,
   coalesce(nullif(trim({pay['user_region']}), ''), {v['region']}) AS region,
   coalesce(nullif(trim({pay['user_city']}), ''), {v['city']}) AS city,
@@ -276,9 +279,8 @@ SELECT
   CASE {type_err} WHEN __when IS NULL THEN {err_col} END AS __err_col,
   CASE {type_val} WHEN __when IS NULL THEN {err_val} END AS __err_val,
   CASE WHEN __event_type = 'primary' THEN {v['lead']} END AS __lead_raw,
-  ({v['engagement_label']} IS NOT NULL AND NOT {label_expr} IN ({labels}))
-    OR ({v['vpn']} IS NOT NULL AND TRY_CAST(trim({v['vpn']}) AS DOUBLE) NOT IN (0, 1))
-    OR ({v['vpn']} IS NOT NULL AND TRY_CAST(trim({v['vpn']}) AS DOUBLE) IS NULL)
-    OR ({v['suspicion_score']} IS NOT NULL AND NOT coalesce(TRY_CAST(trim({v['suspicion_score']}) AS DOUBLE)
-        BETWEEN 0 AND 100, false)) AS __dropped_attr
+  coalesce((__label IS NOT NULL AND __label NOT IN ({labels}))
+    OR ({v['vpn']} IS NOT NULL AND coalesce(__vpn NOT IN (0, 1), true))
+    OR ({v['suspicion_score']} IS NOT NULL AND NOT coalesce(__score BETWEEN 0 AND 100, false)), false)
+    AS __dropped_attr
 FROM u"""
