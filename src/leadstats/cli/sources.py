@@ -99,8 +99,8 @@ def sync_d1_cmd(
 ) -> None:
     """Keep importing new D1 rows on a schedule, one log line per run (Ctrl-C to stop).
 
-    A failed run (network, locked store) is logged and retried at the next tick. With --once or
-    --max-runs the exit code is 1 if any run failed or met unreadable rows."""
+    A failed run is logged and retried at the next tick. With --once or --max-runs: exit 1 if any run
+    failed or met unreadable rows."""
     interval = parse_every(every)
     load_mapping(mapping)  # refuse a bad mapping file before the first tick
     limit = 1 if once else max_runs
