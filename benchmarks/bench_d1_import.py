@@ -24,14 +24,14 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
 
-def child(source: str, store: str) -> None:
+def child(source: str, store: str, batch: str) -> None:
     import leadstats
     from leadstats.sources.d1 import import_d1
 
     with leadstats.connect(store) as ls:
         started = time.perf_counter()
         cpu = time.process_time()
-        report = import_d1(ls, source)
+        report = import_d1(ls, source, page_size=int(batch) or None)
         first = time.perf_counter() - started
         cpu = time.process_time() - cpu
         started = time.perf_counter()
@@ -45,7 +45,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--keep", help="directory to keep (and reuse) the D1 file in")
-    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--batch-size", type=int, default=0, help="rows per page (default: the importer's)")
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(*args.child)
@@ -64,8 +65,8 @@ def main() -> None:
     for path in (store, Path(str(store) + ".wal")):
         if path.exists():
             path.unlink()
-    out = subprocess.run([sys.executable, __file__, "--child", str(source), str(store)], check=True,
-                         capture_output=True, text=True)
+    cmd = [sys.executable, __file__, "--child", str(source), str(store), str(args.batch_size)]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True)
     result = json.loads(out.stdout.strip().splitlines()[-1])
     peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     secs = result["seconds"]
