@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import signal
 import socket
@@ -114,87 +115,116 @@ def bodies(prefix: str, batches: int, size: int) -> list[bytes]:
     return [json.dumps([event(b * size + k, prefix) for k in range(size)]).encode() for b in range(batches)]
 
 
-def bench_group_commit(requests: int, size: int) -> dict[str, Any]:
-    """The writer alone: grouped vs one transaction per request, four submitting threads."""
-    out: dict[str, Any] = {}
-    for label, group in (("one_txn_per_request", 1), ("group_commit", 50_000)):
-        with tempfile.TemporaryDirectory() as tmp:
-            ls = leadstats.connect(os.path.join(tmp, "gc.duckdb"))
-            texts = [pa.array([json.dumps(event(r * size + k, label)) for k in range(size)]) for r in range(requests)]
-            writer = GroupCommitWriter(ls, max_group_events=group)
-            writer.start()
-            writer.submit(pa.array([json.dumps(event(0, "warm"))])).result()
-            started = time.perf_counter()
-
-            def worker(part: list[pa.Array], writer: GroupCommitWriter = writer) -> None:
-                for lines in part:
-                    writer.submit(lines).result()
-
-            threads = [threading.Thread(target=worker, args=(texts[t::4],)) for t in range(4)]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
-            seconds = time.perf_counter() - started
-            commits = writer.commits - 1
-            writer.close()
-            assert ls.store.count() == requests * size + 1
-            ls.close()
-        out[label] = {
-            "events_per_s": round(requests * size / seconds),
-            "commits": commits,
-            "requests": requests,
-        }
-        print(f"  writer, {label:20} {out[label]['events_per_s']:>9,} events/s  ({commits} commits)")
-    return out
-
-
-def bench_ingest(batches: int, size: int) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        server = Server(os.path.join(tmp, "ingest.duckdb"))
-        headers = {"Authorization": f"Bearer {INGEST}", "Content-Type": "application/json"}
-        try:
-            with httpx.Client(base_url=server.url, timeout=120) as warm:
-                warm.post("/api/v1/events", content=bodies("warm", 1, size)[0], headers=headers)
-            for clients in (1, 4):
-                payloads = [bodies(f"c{clients}-{c}", batches, size) for c in range(clients)]
-                latencies: list[float] = []
-                commits0 = server.metric("leadstats_ingest_commits_total")
-
-                def client(mine: list[bytes], latencies: list[float] = latencies) -> None:
-                    with httpx.Client(base_url=server.url, timeout=120) as http:
-                        for body in mine:
-                            t0 = time.perf_counter()
-                            resp = http.post("/api/v1/events", content=body, headers=headers)
-                            latencies.append(time.perf_counter() - t0)
-                            assert resp.status_code == 200 and resp.json()["accepted"] == size, resp.text
-
+def bench_group_commit(requests: int, size: int, repeat: int) -> dict[str, Any]:
+    """The writer alone: grouped vs one transaction per request, four submitting threads; the rounds
+    alternate the two so a busy machine affects both alike."""
+    rates: dict[str, list[float]] = {"one_txn_per_request": [], "group_commit": []}
+    commits: dict[str, int] = {}
+    for r in range(repeat):
+        for label, group in (("one_txn_per_request", 1), ("group_commit", 50_000)):
+            with tempfile.TemporaryDirectory() as tmp:
+                ls = leadstats.connect(os.path.join(tmp, "gc.duckdb"))
+                tag = f"{label}{r}"
+                texts = [pa.array([json.dumps(event(q * size + k, tag)) for k in range(size)]) for q in range(requests)]
+                writer = GroupCommitWriter(ls, max_group_events=group)
+                writer.start()
+                writer.submit(pa.array([json.dumps(event(0, "warm"))])).result()
                 started = time.perf_counter()
-                threads = [threading.Thread(target=client, args=(p,)) for p in payloads]
+
+                def worker(part: list[pa.Array], writer: GroupCommitWriter = writer) -> None:
+                    for lines in part:
+                        writer.submit(lines).result()
+
+                threads = [threading.Thread(target=worker, args=(texts[t::4],)) for t in range(4)]
                 for t in threads:
                     t.start()
                 for t in threads:
                     t.join()
-                seconds = time.perf_counter() - started
-                commits = server.metric("leadstats_ingest_commits_total") - commits0
-                total = clients * batches * size
-                latencies.sort()
-                key = f"{clients}_client{'s' if clients > 1 else ''}"
-                out[key] = {
-                    "events": total,
-                    "events_per_s": round(total / seconds),
-                    "request_p50_ms": round(statistics.median(latencies) * 1000, 1),
-                    "request_p95_ms": round(latencies[int(len(latencies) * 0.95) - 1] * 1000, 1),
-                    "requests_per_commit": round(clients * batches / commits, 2) if commits else None,
-                }
-                print(
-                    f"  HTTP ingest, {key:10} {out[key]['events_per_s']:>9,} events/s durable  "
-                    f"(p50 {out[key]['request_p50_ms']} ms, p95 {out[key]['request_p95_ms']} ms per "
-                    f"{size}-event request, {out[key]['requests_per_commit']} requests/commit)"
-                )
+                rates[label].append(requests * size / (time.perf_counter() - started))
+                commits[label] = writer.commits - 1
+                writer.close()
+                assert ls.store.count() == requests * size + 1
+                ls.close()
+    out: dict[str, Any] = {}
+    for label, values in rates.items():
+        out[label] = {
+            "events_per_s_best": round(max(values)),
+            "events_per_s_median": round(statistics.median(values)),
+            "commits": commits[label],
+            "requests": requests,
+        }
+        print(
+            f"  writer, {label:20} best {out[label]['events_per_s_best']:>9,} events/s, median "
+            f"{out[label]['events_per_s_median']:>9,} ({commits[label]} commits for {requests} requests)"
+        )
+    return out
+
+
+def _send(server: Server, payloads: list[list[bytes]], size: int) -> tuple[float, list[float]]:
+    """All clients send their batches at once; returns (seconds, request latencies)."""
+    headers = {"Authorization": f"Bearer {INGEST}", "Content-Type": "application/json"}
+    latencies: list[float] = []
+
+    def client(mine: list[bytes]) -> None:
+        with httpx.Client(base_url=server.url, timeout=120) as http:
+            for body in mine:
+                t0 = time.perf_counter()
+                resp = http.post("/api/v1/events", content=body, headers=headers)
+                latencies.append(time.perf_counter() - t0)
+                assert resp.status_code == 200 and resp.json()["accepted"] == size, resp.text
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=client, args=(p,)) for p in payloads]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return time.perf_counter() - started, latencies
+
+
+def bench_ingest(batches: int, size: int, repeat: int) -> dict[str, Any]:
+    """Durable events/s through HTTP: 1 and 4 clients with ``size``-event batches, and 1 client with
+    10x larger batches for reference; rounds alternate the configurations."""
+    configs = [(1, size, batches), (4, size, batches), (1, size * 10, max(1, batches // 10))]
+    runs: dict[str, list[dict[str, Any]]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        server = Server(os.path.join(tmp, "ingest.duckdb"))
+        try:
+            _send(server, [bodies("warm", 1, size)], size)
+            for r in range(repeat):
+                for clients, batch, count in configs:
+                    key = f"{clients}_client{'s' if clients > 1 else ''}_{batch}"
+                    payloads = [bodies(f"{key}-{r}-{c}", count, batch) for c in range(clients)]
+                    commits0 = server.metric("leadstats_ingest_commits_total")
+                    seconds, latencies = _send(server, payloads, batch)
+                    commits = server.metric("leadstats_ingest_commits_total") - commits0
+                    latencies.sort()
+                    runs.setdefault(key, []).append(
+                        {
+                            "events_per_s": clients * count * batch / seconds,
+                            "p50": statistics.median(latencies) * 1000,
+                            "p95": latencies[min(len(latencies) - 1, math.ceil(len(latencies) * 0.95) - 1)] * 1000,
+                            "per_commit": clients * count / commits if commits else None,
+                        }
+                    )
         finally:
             server.stop()
+    out: dict[str, Any] = {}
+    for key, results in runs.items():
+        best = max(results, key=lambda x: x["events_per_s"])
+        out[key] = {
+            "events_per_s_best": round(best["events_per_s"]),
+            "events_per_s_median": round(statistics.median(x["events_per_s"] for x in results)),
+            "request_p50_ms": round(best["p50"], 1),
+            "request_p95_ms": round(best["p95"], 1),
+            "requests_per_commit": round(best["per_commit"], 2) if best["per_commit"] else None,
+        }
+        o = out[key]
+        print(
+            f"  HTTP ingest, {key:18} best {o['events_per_s_best']:>7,} events/s durable, median "
+            f"{o['events_per_s_median']:>7,} (p50 {o['request_p50_ms']} ms, p95 {o['request_p95_ms']} ms per "
+            f"request, {o['requests_per_commit']} requests/commit)"
+        )
     return out
 
 
@@ -213,10 +243,18 @@ def bench_report(path: str, events: int, runs: int) -> dict[str, Any]:
     try:
         params = {"from": start, "to": end, "tz": IST, "bucket": "30m"}
         with httpx.Client(base_url=server.url, timeout=120, headers={"Authorization": f"Bearer {READ}"}) as http:
+            first = http.get("/api/v1/report", params=params)
+            assert first.status_code == 200 and len(first.json()["rows"]) == rows
 
-            def call() -> None:
+            same_request: list[float] = []
+
+            def call() -> None:  # until the whole body has arrived (parsing it is the client's business)
+                started = time.perf_counter()
                 resp = http.get("/api/v1/report", params=params)
-                assert resp.status_code == 200 and len(resp.json()["rows"]) == rows
+                took = (time.perf_counter() - started) * 1000
+                assert resp.status_code == 200 and abs(len(resp.content) - len(first.content)) < 20
+                engine_ms = json.loads(resp.content[resp.content.rindex(b'"meta"') + 7 : -1])["elapsed_ms"]
+                same_request.append(took / engine_ms)
 
             over_http = median_ms(call, runs=runs, warmup=3)
     finally:
@@ -228,10 +266,14 @@ def bench_report(path: str, events: int, runs: int) -> dict[str, Any]:
         "in_process_with_json_ms": round(with_json, 2),
         "http_ms": round(over_http, 2),
         "http_over_engine": round(over_http / engine, 2),
+        # the same ratio inside each request (client time / the engine time the server measured for it):
+        # immune to load drifting between the in-process and the HTTP runs
+        "http_over_engine_same_request": round(statistics.median(same_request), 2),
     }
     print(
         f"  Q1 on {stored:,} events ({rows} rows): engine {engine:.1f} ms, engine+JSON {with_json:.1f} ms, "
-        f"HTTP {over_http:.1f} ms -> {out['http_over_engine']}x"
+        f"HTTP {over_http:.1f} ms -> {out['http_over_engine']}x "
+        f"({out['http_over_engine_same_request']}x against the engine time of the same requests)"
     )
     return out
 
@@ -239,18 +281,19 @@ def bench_report(path: str, events: int, runs: int) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=200_000, help="store size for the report benchmark")
-    parser.add_argument("--batches", type=int, default=40, help="1,000-event batches per client")
+    parser.add_argument("--batches", type=int, default=20, help="batches per client and round")
     parser.add_argument("--batch-size", type=int, default=1_000)
     parser.add_argument("--runs", type=int, default=15, help="timed runs per latency figure (median)")
     parser.add_argument("--data-dir", default=os.path.join(os.path.dirname(__file__), "data"))
+    parser.add_argument("--repeat", type=int, default=3, help="rounds of each ingest configuration")
     parser.add_argument("--skip-ingest", action="store_true")
     parser.add_argument("--skip-report", action="store_true")
     args = parser.parse_args()
     results: dict[str, Any] = {"cpus": os.cpu_count()}
     if not args.skip_ingest:
         print("ingest")
-        results["group_commit_in_process"] = bench_group_commit(args.batches * 2, args.batch_size)
-        results["http_ingest"] = bench_ingest(args.batches, args.batch_size)
+        results["group_commit_in_process"] = bench_group_commit(args.batches, args.batch_size, args.repeat)
+        results["http_ingest"] = bench_ingest(args.batches, args.batch_size, args.repeat)
     if not args.skip_report:
         print("report")
         os.makedirs(args.data_dir, exist_ok=True)
