@@ -259,3 +259,17 @@ def test_schema_only_database_imports_nothing(tmp_path: Path, db_path: str) -> N
     with leadstats.connect(db_path) as ls:
         report = import_d1(ls, str(path))
     assert (report.read, report.accepted, report.error_count, report.notes) == (0, 0, 0, [])
+
+
+def test_times_outside_the_store_range_are_reported_with_their_column(tmp_path: Path, db_path: str) -> None:
+    path = tmp_path / "old.sqlite"
+    con = create(path)
+    con.execute("INSERT INTO TestingLeads (Id, IP, ProjectName, ReceivedAt) VALUES (1, '10.0.0.1', 'P',"
+                " '1900-01-01T00:00:00Z'), (2, '10.0.0.2', 'P', '2026-03-07T00:00:00Z')")
+    con.commit()
+    con.close()
+    with leadstats.connect(db_path) as ls:
+        report = import_d1(ls, str(path))
+    assert report.accepted == 1
+    assert [(e.table, e.key, e.column) for e in report.errors] == [("TestingLeads", 1, "ReceivedAt")]
+    assert "1970..2199" in report.errors[0].message

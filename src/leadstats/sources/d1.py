@@ -388,7 +388,8 @@ class _Run:
                 keys = job.good.column("__key")
                 for rec in checked.errors:
                     job.stats.skipped += 1
-                    self.report.add_error(RowError(job.plan.actual, _key(keys[rec.row].as_py()), rec.field, None,
+                    column = job.plan.time_column if rec.field == "occurred_at" else rec.field
+                    self.report.add_error(RowError(job.plan.actual, _key(keys[rec.row].as_py()), column, None,
                                                    rec.message))
             result = self.ls.store.append(checked.good)
             job.stats.accepted += result.accepted
