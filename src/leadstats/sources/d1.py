@@ -169,13 +169,14 @@ def hash_column(secret: bytes, raw: pa.ChunkedArray | pa.Array) -> pa.Array:
         return pa.nulls(len(arr), pa.string())
     encoded = pc.dictionary_encode(arr.cast(pa.string()))
     hashed: list[str | None] = []
-    for value in encoded.dictionary.to_pylist():
+    add, fresh = hashed.append, base.copy
+    for value in encoded.dictionary.cast(pa.binary()).to_pylist():
         if value is None:
-            hashed.append(None)
+            add(None)
             continue
-        h = base.copy()
-        h.update(value.encode())
-        hashed.append(h.hexdigest())
+        h = fresh()
+        h.update(value)
+        add(h.hexdigest())
     return pc.take(pa.array(hashed, pa.string()), encoded.indices)
 
 
