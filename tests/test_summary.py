@@ -133,3 +133,10 @@ def test_bad_days_refused(ls: LeadStats, days: Any) -> None:
 def test_bad_timezone_refused(ls: LeadStats) -> None:
     with pytest.raises(QueryError):
         summary(ls, tz="Mars/Olympus")
+
+
+@pytest.mark.parametrize("today", [date(1, 1, 1), date(1971, 6, 1), date(9999, 12, 31)])
+def test_out_of_range_today_refused(ls: LeadStats, today: date) -> None:
+    with pytest.raises(QueryError) as info:
+        summary(ls, today=today)
+    assert info.value.field == "today"

@@ -117,10 +117,10 @@ def summary(
     tzinfo = zone(tz_name)
     if today is None:
         today = datetime.now(tzinfo).date()
+    if not 1972 <= today.year <= 2199:  # both windows stay inside the storable 1970..2199
+        raise QueryError(f"today {today.isoformat()} is out of range (1972..2199)", field="today")
     cur_start = today - timedelta(days=days)
     prev_start = cur_start - timedelta(days=days)
-    if prev_start.year < 1971 or today.year > 2199:
-        raise QueryError(f"today {today.isoformat()} is out of range", field="today")
     filters = [make_filter("is", "project", [project])] if project is not None else []
 
     def totals(start: date, dims: tuple[str, ...] = ()) -> Any:

@@ -96,7 +96,9 @@ class QueryBody(BaseModel):
         description="[[op, dimension, [values]]] with op is | is_not | contains; ANDed",
         examples=[[["is", "country", ["IN", "US"]], ["contains", "referer", ["pricing"]]]],
     )
-    suspicious_min: float | None = Field(None, description="Suspicion threshold (default 40)", examples=[40])
+    suspicious_min: float | None = Field(
+        None, ge=-1e9, le=1e9, description="Suspicion threshold (default 40)", examples=[40]
+    )
 
     def to_query_doc(self) -> dict[str, Any]:
         return self.model_dump(by_alias=True, exclude_none=True)

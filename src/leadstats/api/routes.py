@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date
 from typing import Annotated, Any, Literal
 
@@ -19,6 +19,7 @@ from fastapi.responses import Response, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from .. import __version__
+from ..errors import QueryError
 from ..model.report import ReportQuery, ReportResult, parse_filter_expr
 from ..service import LeadStats
 from ..summary import MAX_DAYS, summary
@@ -37,6 +38,7 @@ from .models import (
 
 router = APIRouter()
 CSV_CHUNK_ROWS = 2_000
+SCORE_BOUND = 1e9  # suspicion scores are 0..100; any threshold beyond this is a typo, refused with 422
 
 ReadAuth = Annotated[Principal, Depends(require("read"))]
 IngestAuth = Annotated[Principal, Depends(require("ingest"))]
@@ -163,6 +165,15 @@ def _csv_chunks(result: ReportResult) -> Iterator[str]:
         yield text if start == 0 else text.split("\n", 1)[1]
 
 
+def parse_query(build: Callable[[], ReportQuery]) -> ReportQuery:
+    """Build a query from request input; a date or number beyond what Python or the engine can hold
+    (year 1, 1e308) is bad input (400), not a server error."""
+    try:
+        return build()
+    except (OverflowError, ValueError) as exc:
+        raise QueryError(f"a date or number is out of range ({exc})") from None
+
+
 def _csv_filename(query: ReportQuery) -> str:
     doc = query.to_dict()
     return f"leadstats-report_{doc['from'][:10]}_{doc['to'][:10]}.csv"
@@ -232,21 +243,24 @@ async def report(
         ),
     ] = [],  # noqa: B006 (FastAPI copies defaults)
     suspicious_min: Annotated[
-        float | None, Query(description="Suspicion threshold (default 40)", examples=[40])
+        float | None,
+        Query(ge=-SCORE_BOUND, le=SCORE_BOUND, description="Suspicion threshold (default 40)", examples=[40]),
     ] = None,
     fmt: Annotated[
         Literal["json", "csv"], Query(alias="format", description="json (default) or csv", examples=["csv"])
     ] = "json",
 ) -> Response:
     smin: Any = int(suspicious_min) if suspicious_min is not None and suspicious_min.is_integer() else suspicious_min
-    query = ReportQuery.create(
-        start,
-        end,
-        timezone=tz or _ls(request).settings.timezone,
-        bucket=bucket,
-        dimensions=by,
-        filters=[parse_filter_expr(f) for f in filters],
-        suspicious_min=smin,
+    query = parse_query(
+        lambda: ReportQuery.create(
+            start,
+            end,
+            timezone=tz or _ls(request).settings.timezone,
+            bucket=bucket,
+            dimensions=by,
+            filters=[parse_filter_expr(f) for f in filters],
+            suspicious_min=smin,
+        )
     )
     return await _answer(request, query, fmt)
 
@@ -261,7 +275,7 @@ async def report(
 async def query(request: Request, principal: ReadAuth, body: QueryBody) -> Response:
     doc = body.to_query_doc()
     doc.setdefault("timezone", _ls(request).settings.timezone)
-    return await _answer(request, ReportQuery.from_json(doc), "json")
+    return await _answer(request, parse_query(lambda: ReportQuery.from_json(doc)), "json")
 
 
 @router.get(
