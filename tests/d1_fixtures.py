@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 SCHEMA_CANDIDATES = (
-    Path(os.environ.get("LEADSTATS_D1_SCHEMA", "/work/shared/spec/d1_schema.sql")),
-    Path(__file__).resolve().parents[2] / "shared" / "spec" / "d1_schema.sql",
+    Path(os.environ.get("LEADSTATS_D1_SCHEMA", "/nonexistent")),
+    Path(__file__).resolve().parents[2] / "shared" / "spec" / "d1_schema.sql",  # shared/ beside the repo
+    Path(__file__).resolve().parents[1] / "docs" / "d1_schema.sql",  # the repo's copy
 )
 
 NNBSP = "\u202f"
