@@ -180,14 +180,16 @@ def _csv_filename(query: ReportQuery) -> str:
 
 
 async def _answer(request: Request, query: ReportQuery, fmt: str) -> Response:
-    result = await run_in_threadpool(_ls(request).run, query)
+    ls = _ls(request)
     if fmt == "csv":
+        result = await run_in_threadpool(ls.run, query)
         return StreamingResponse(
             _csv_chunks(result),
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="{_csv_filename(query)}"'},
         )
-    return json_response(result.to_dict())
+    # run and encode in one worker-thread hop: the event loop only sends bytes
+    return await run_in_threadpool(lambda: json_response(ls.run(query).to_dict()))
 
 
 _REPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
