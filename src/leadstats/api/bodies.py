@@ -90,7 +90,7 @@ def _json_error(text: str) -> str:
         return f"{exc.msg} at line {exc.lineno} column {exc.colno}"
     except (RecursionError, ValueError):
         return "nested too deeply or not JSON"
-    return "not valid JSON"
+    return "an escape or value JSON parsers disagree on, such as an unpaired \\uD800 surrogate"
 
 
 def _decode(body: bytes) -> str:
