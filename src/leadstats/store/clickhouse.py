@@ -394,7 +394,9 @@ def client_from_url(url: str) -> Any:
     parts = urlsplit(url)
     secure = parts.scheme.lower() == "clickhouses"
     options: dict[str, Any] = {}
-    settings: dict[str, Any] = {}
+    # The compiled reports GROUP BY position: on by default since 22.7, made explicit for older servers
+    # (where GROUP BY 1 would otherwise group by the constant).
+    settings: dict[str, Any] = {"enable_positional_arguments": "1"}
     for key, value in parse_qsl(parts.query):
         if key in _CLIENT_OPTIONS:
             options[key] = float(value) if key.endswith("timeout") else value
