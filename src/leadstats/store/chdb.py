@@ -15,7 +15,7 @@ import io
 import json
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pyarrow as pa
@@ -135,6 +135,21 @@ class ChDBDriver:
                 raise
         except Exception as exc:  # noqa: BLE001
             raise _store_error(self.path, exc) from None
+
+    def stream(self, sql: str, params: Mapping[str, Any] | None = None) -> Iterator[pa.RecordBatch]:
+        if self._session is None:
+            raise StoreError(f"the chDB store {self.path} is closed")
+        bound = {k: _escape_param(v) for k, v in params.items()} if params else None
+        try:
+            result = self._session.send_query(sql, "Arrow", params=bound)
+        except Exception as exc:  # noqa: BLE001
+            raise _store_error(self.path, exc) from None
+        try:
+            yield from result.record_batch(rows_per_batch=65_536)
+        except Exception as exc:  # noqa: BLE001
+            raise _store_error(self.path, exc) from None
+        finally:
+            result.close()  # also when the consumer stops early (an interrupted migrate)
 
     def close(self) -> None:
         if self._session is not None:

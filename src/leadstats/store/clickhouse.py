@@ -149,6 +149,10 @@ class Driver(Protocol):
 
     def insert(self, table: str, data: pa.Table) -> None: ...
 
+    def stream(self, sql: str, params: Mapping[str, Any] | None = None) -> Iterator[pa.RecordBatch]:
+        """One query's result as Arrow record batches, without holding it all in memory."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -306,25 +310,29 @@ class ClickHouseBase:
         }
 
     def scan(self, batch_size: int = 100_000, after: str | None = None) -> Iterator[pa.Table]:
-        """Stored rows in ``event_id`` order, ``batch_size`` at a time (keyset pagination)."""
+        """Stored rows in ``event_id`` order, ``batch_size`` at a time.
+
+        One streamed ``ORDER BY event_id`` query (ClickHouse sorts once, spilling to disk if it must),
+        cut into bounded tables here; ``after`` resumes a copy (see ``leadstats migrate``).
+        """
         cols = ", ".join(
             f"CAST({c} AS Nullable(String)) AS {c}" if c in ("event_type", "engagement_label") else c
             for c in EVENT_COLUMNS
         )
-        while True:
-            where = "WHERE event_id > {after:String} " if after is not None else ""
-            params: dict[str, Any] = {"n": int(batch_size)}
-            if after is not None:
-                params["after"] = after
-            sql = f"SELECT {cols}, toInt64(weight) AS weight FROM {self._events} {where}"
-            page = self._db.arrow(sql + "ORDER BY event_id LIMIT {n:UInt64}", params)
-            if page.num_rows == 0:
-                return
-            page = to_store_schema(page)
-            yield page
-            after = page.column("event_id")[-1].as_py()
-            if page.num_rows < batch_size:
-                return
+        where = "WHERE event_id > {after:String} " if after is not None else ""
+        sql = f"SELECT {cols}, toInt64(weight) AS weight FROM {self._events} {where}ORDER BY event_id"
+        pending: list[pa.RecordBatch] = []
+        size = 0
+        for rb in self._db.stream(sql, {"after": after} if after is not None else None):
+            pending.append(rb)
+            size += rb.num_rows
+            while size >= batch_size:
+                table = pa.Table.from_batches(pending)
+                yield to_store_schema(table.slice(0, batch_size))
+                rest = table.slice(batch_size)
+                pending, size = rest.to_batches(), rest.num_rows
+        if size:
+            yield to_store_schema(pa.Table.from_batches(pending))
 
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
         """Read-only SQL for tools and tests (never exposed over HTTP)."""
@@ -371,6 +379,16 @@ class ConnectDriver:
     def insert(self, table: str, data: pa.Table) -> None:
         try:
             self.client.insert_arrow(table, data)
+        except Exception as exc:  # noqa: BLE001
+            raise self._wrap(exc) from None
+
+    def stream(self, sql: str, params: Mapping[str, Any] | None = None) -> Iterator[pa.RecordBatch]:
+        try:
+            with self.client.query_arrow_stream(sql, parameters=dict(params or {}), use_strings=True) as stream:
+                for block in stream:  # record batches (tables in older clickhouse-connect)
+                    yield from block.to_batches() if isinstance(block, pa.Table) else [block]
+        except StoreError:
+            raise
         except Exception as exc:  # noqa: BLE001
             raise self._wrap(exc) from None
 
