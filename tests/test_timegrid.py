@@ -134,6 +134,8 @@ def test_week_starts_monday_and_month_on_the_first() -> None:
         ({"start": "2020-01-01", "end": "2026-01-01", "bucket": "15m"}, "bucket"),
         ({"filters": [["like", "country", ["IN"]]]}, "filters"),
         ({"start": "yesterday"}, "from"),
+        ({"start": "0001-01-01"}, "from"),
+        ({"end": "9999-12-31T23:59:59+14:00"}, "to"),
     ],
 )
 def test_refusals_name_the_field(kwargs: dict[str, object], field: str) -> None:

@@ -225,7 +225,7 @@ def generate(spec: DemoSpec, batch_size: int = 250_000) -> Iterator[pa.Table]:
 
     referers = [f"https://{p[0].lower().replace(' ', '-')}.example.com/{page}" for p in PROJECTS for page in PAGES]
     places = [g[3][c] if c < len(g[3]) else (None, None, 0.0) for g in GEO for c in range(width)]
-    dicts = {
+    dicts: dict[str, list[Any]] = {
         "project": [p[0] for p in PROJECTS],
         "source": [c[0] for c in CAMPAIGNS] + ["direct"],
         "utm_medium": [c[1] for c in CAMPAIGNS] + [None],

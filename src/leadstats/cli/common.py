@@ -42,8 +42,7 @@ def handle_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except LeadStatsError as exc:
-            where = f" ({exc.field})" if exc.field else ""
-            err_console.print(f"[red]error[/red]{where}: {exc.message}", highlight=False, soft_wrap=True)
+            err_console.print(f"[red]error[/red]: {exc.message}", highlight=False, soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             err_console.print("interrupted")

@@ -84,9 +84,23 @@ def local_day(us: int, tz: ZoneInfo) -> int:
     return (us + offset_us(us, tz)) // DAY_US
 
 
+MIN_BOUND = datetime(1900, 1, 1, tzinfo=UTC)
+MAX_BOUND = datetime(2200, 1, 1, tzinfo=UTC)
+
+
 def parse_bound(value: object, tz: ZoneInfo, field: str) -> int:
     """A window bound: a date is local midnight in ``tz``; an instant with offset is taken as is;
-    a date-time without offset is read as local wall time in ``tz``."""
+    a date-time without offset is read as local wall time in ``tz``. Bounds must lie in 1900..2199."""
+    try:
+        us = _parse_bound(value, tz, field)
+    except OverflowError:
+        us = -1 << 62
+    if not to_us(MIN_BOUND) <= us <= to_us(MAX_BOUND):
+        raise QueryError(f"{field}: {value!r} is outside the supported range 1900-01-01 .. 2200-01-01", field=field)
+    return us
+
+
+def _parse_bound(value: object, tz: ZoneInfo, field: str) -> int:
     if isinstance(value, datetime):
         dt = value if value.tzinfo else value.replace(tzinfo=tz)
         return to_us(dt)

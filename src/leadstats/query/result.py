@@ -43,10 +43,9 @@ def assemble(query: ReportQuery, rows: list[tuple[Any, ...]], meta: dict[str, An
     if not n_dims:
         # Time-only (or no bucket at all): every bucket of the window, zero-filled.
         by_key = {key: metrics for key, _dims, metrics in grouped}
+        keys: list[int | None] = [None]
         if bucketed:
-            keys: list[int | None] = sorted(set(grid.bucket_keys()) | {k for k in by_key if k is not None})
-        else:
-            keys = [None]
+            keys = [*sorted(set(grid.bucket_keys()) | {k for k in by_key if k is not None})]
         grouped = [(k, (), by_key.get(k) or empty_metrics()) for k in keys]
     else:
         grouped.sort(key=lambda g: (g[0] or 0, -g[2]["received"], tuple(_sort_key(v) for v in g[1])))
