@@ -231,6 +231,8 @@ def test_stand_in_speaks_like_ae_and_refuses_what_ae_refuses(ae_world: tuple[str
     store = AnalyticsEngineStore(f"ae://{ACCOUNT}/{DATASET}", token=TOKEN, api_base=base)
     raw = store.sql(f"SELECT sum(_sample_interval) AS n, toUInt32(timestamp) AS t FROM {DATASET} GROUP BY t")
     assert set(raw) >= {"meta", "data", "rows"} and isinstance(raw["data"][0]["n"], str)  # numbers as strings
+    with pytest.raises(UpstreamError, match="returned 3 of"):  # a cut answer is never used
+        store.sql(f"SELECT index1 FROM {DATASET} LIMIT 3")
     for bad in (f"SELECT count() FROM (SELECT 1 FROM {DATASET})", f"WITH 1 AS x SELECT x FROM {DATASET}",
                 f"SELECT nullIf(blob1, '') FROM {DATASET}", "SELECT count() FROM other"):
         with pytest.raises(UpstreamError, match="HTTP 422"):

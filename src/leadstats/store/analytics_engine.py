@@ -190,6 +190,13 @@ class AnalyticsEngineStore:
             raise UpstreamError(f"Analytics Engine answered something other than JSON: {resp.text[:200]}") from None
         if not isinstance(doc, dict) or not isinstance(doc.get("data"), list):
             raise UpstreamError("Analytics Engine answered JSON without a data list")
+        before_limit = doc.get("rows_before_limit_at_least")
+        if before_limit is not None and int(_number(before_limit, "int") or 0) > len(doc["data"]):
+            # Never assemble a report from a cut answer: counts would be silently low.
+            raise UpstreamError(
+                f"Analytics Engine returned {len(doc['data']):,} of {before_limit} rows: use a shorter window,"
+                " a wider bucket or fewer dimensions"
+            )
         return doc
 
     # -- reads -----------------------------------------------------------------------------------
