@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
 import leadstats
@@ -84,5 +84,6 @@ def test_engine_equals_reference(raw: list[dict[str, Any]], q: dict[str, Any]) -
     finally:
         ls.close()
     expected = evaluate(events, q)
+    note(f"query: {q}")
     assert doc["rows"] == expected["rows"]
     assert doc["totals"] == expected["totals"]

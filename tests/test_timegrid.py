@@ -81,6 +81,12 @@ def test_two_hour_bucket_across_spring_forward_starts_at_last_valid_wall_time() 
     assert q.grid.fixed_bucket_start(utc("2026-03-08T07:30:00")) == utc("2026-03-08T05:00:00")
 
 
+def test_window_starting_on_a_transition_looks_back_for_its_first_bucket() -> None:
+    # 07:00Z on 2026-03-08 is 03:00 EDT, the first instant after the gap: its 2h bucket began at 00:00 EST.
+    q = ReportQuery.create("2026-03-08T07:00:00Z", "2026-03-08T07:15:00Z", timezone="America/New_York", bucket="2h")
+    assert [q.grid.key_iso(k) for k in q.grid.bucket_keys()] == ["2026-03-08T00:00:00-05:00"]
+
+
 def test_kathmandu_hours_start_at_quarter_past_utc() -> None:
     q = ReportQuery.create("2026-03-07", "2026-03-08", timezone="Asia/Kathmandu", bucket="60m")
     first = q.grid.bucket_keys()[0]

@@ -175,8 +175,11 @@ class TimeGrid:
                     " use a shorter window or a wider bucket",
                     field="bucket",
                 )
+        # A fixed bucket can start up to one width before the window (and before a transition just
+        # before it), so its segments reach back one width: the lattice must know where offsets change.
+        reach = bucket.seconds * US if bucket is not None and bucket.kind == "fixed" else 0
         segs: list[Segment] = (
-            offset_segments(start_us, end_us, tz)
+            offset_segments(start_us - reach, end_us, tz)
             if (bucket is not None or need_local)
             else [Segment(None, offset_us(start_us, tz))]
         )
