@@ -180,7 +180,7 @@ FROM c"""
         with self._lock:
             self._con.register("__src", src)
             try:
-                out = self._con.execute(sql).to_arrow_table()
+                out: pa.Table = self._con.execute(sql).to_arrow_table()
             finally:
                 self._con.unregister("__src")
         err = out.column("__err")
