@@ -60,10 +60,10 @@ def demo(
     if serve is None:
         serve = is_terminal()
     if serve:
-        from . import serve as serve_cli
+        from .serve import run_server
 
-        starter = getattr(serve_cli, "serve_demo", None)
-        if starter is None:
-            err_console.print("the HTTP server is not available in this build")
-            raise typer.Exit(1)
-        starter(db, port)
+        def ready(url: str) -> None:
+            console.print(f"\n[bold]dashboard:[/bold] {url}  (Ctrl-C stops the server)", highlight=False)
+
+        # The demo serves its own data on loopback; with LEADSTATS_READ_TOKENS set the page asks for one.
+        run_server(db, port=port, insecure_local=True, log_level="warning", on_ready=ready)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import signal
+from collections.abc import Callable
 from types import FrameType
 
 import typer
@@ -61,6 +62,22 @@ def serve(
     ),
 ) -> None:
     """Serve the HTTP API (docs/http-api.md). Tokens: LEADSTATS_INGEST_TOKENS, LEADSTATS_READ_TOKENS."""
+    run_server(
+        db, host=host, port=port, insecure_local=insecure_local, log_level=log_level, shutdown_timeout=shutdown_timeout
+    )
+
+
+def run_server(
+    db: str | None,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    insecure_local: bool = False,
+    log_level: str = "info",
+    shutdown_timeout: int = 30,
+    on_ready: Callable[[str], None] | None = None,
+) -> None:
+    """Open the store and serve the API (and the dashboard at ``/``) until SIGTERM/SIGINT."""
     import uvicorn
 
     from ..api import create_app
@@ -73,10 +90,10 @@ def serve(
         api = create_app(ls, ls.settings, insecure_local=insecure_local)
         configure_logging(log_level)  # again: an extension may have installed its own handlers
         auth = "tokens" if api.state.auth.configured else "none (insecure-local)"
-        log.info(
-            "serving",
-            extra={"fields": {"url": f"http://{host}:{port}", "auth": auth, "store": ls.store.backend}},
-        )
+        url = f"http://{host}:{port}/"
+        log.info("serving", extra={"fields": {"url": url, "auth": auth, "store": ls.store.backend}})
+        if on_ready:
+            on_ready(url)
         config = uvicorn.Config(
             api,
             host=host,
