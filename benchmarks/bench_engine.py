@@ -58,10 +58,11 @@ def peak_rss_mb(db: str, name: str) -> float:
     spec = QUERIES[name]
     start, end = window(int(spec["days"]))  # type: ignore[arg-type]
     code = (
-        "import leadstats, resource, json;"
+        "import leadstats;"
         f"ls = leadstats.connect({db!r}, read_only=True);"
         f"ls.report({start!r}, {end!r}, timezone={IST!r}, bucket={spec['bucket']!r}, dimensions={spec['dims']!r});"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+        # VmHWM is this process's own peak (ru_maxrss would include the parent's, kept across exec).
+        "print([l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0])"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return int(out.stdout.strip()) / 1024

@@ -74,7 +74,8 @@ def pct(numerator: float, denominator: float) -> float | None:
     return round(100.0 * numerator / denominator, 2) if denominator else None
 
 
-def _change(value: float | None, previous: float | None) -> dict[str, Any]:
+def change_block(value: float | None, previous: float | None) -> dict[str, Any]:
+    """``{"value", "previous", "change", "change_pct"}`` with the summary's rounding and null rules."""
     if value is None or previous is None:
         return {"value": value, "previous": previous, "change": None, "change_pct": None}
     diff = value - previous
@@ -133,9 +134,9 @@ def summary(
     previous = totals(prev_start).totals
     metrics: dict[str, dict[str, Any]] = {}
     for name in COUNT_METRICS:
-        metrics[name] = _change(current[name], previous[name])
+        metrics[name] = change_block(current[name], previous[name])
     for name in RATIOS:
-        metrics[name] = _change(_ratio(current, name), _ratio(previous, name))
+        metrics[name] = change_block(_ratio(current, name), _ratio(previous, name))
 
     def top(dim: str, limit: int) -> list[dict[str, Any]]:
         now_rows = totals(cur_start, (dim,)).rows

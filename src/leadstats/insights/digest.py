@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import LeadStatsError, QueryError
 from ..model.schema import METRIC_NAMES
 from ..model.timegrid import zone
-from ..summary import RATIOS, pct, summary
+from ..summary import RATIOS, change_block, pct, summary
 from .anomalies import anomalies
 from .common import fmt_int, fmt_pct
 from .focus import focus
@@ -43,15 +43,6 @@ _KPI_LABELS = {
     "suspicious": "Suspicious leads", "hot": "Hot leads", "actual_pct": "Actual %", "hot_pct": "Hot %",
     "bot_rate": "Bot+blocked %", "vpn_pct": "VPN %", "suspicious_pct": "Suspicious %",
 }
-
-
-def _change(value: float | None, previous: float | None) -> dict[str, Any]:
-    """The summary's change block (same rounding and null rules)."""
-    if value is None or previous is None:
-        return {"value": value, "previous": previous, "change": None, "change_pct": None}
-    diff = value - previous
-    change: float | int = round(diff, 2) if isinstance(diff, float) else diff
-    return {"value": value, "previous": previous, "change": change, "change_pct": pct(diff, previous)}
 
 
 def parse_to(value: str | date | None, tz_name: str) -> date:
@@ -73,7 +64,7 @@ def kpis(ls: LeadStats, summary_doc: Mapping[str, Any]) -> dict[str, dict[str, A
     cur = ls.report(summary_doc["current"]["from"], summary_doc["current"]["to"], timezone=tz, filters=flt).totals
     prev = ls.report(summary_doc["previous"]["from"], summary_doc["previous"]["to"], timezone=tz,
                      filters=flt).totals
-    out = {m: _change(cur[m], prev[m]) for m in METRIC_NAMES}
+    out = {m: change_block(cur[m], prev[m]) for m in METRIC_NAMES}
     for name in RATIOS:
         out[name] = dict(summary_doc["metrics"][name])
     return out

@@ -78,6 +78,30 @@ EVENT_COLUMNS: tuple[str, ...] = (
 )
 STRING_FIELDS: tuple[str, ...] = (*_STRING_DIMS, "lead_id")
 
+#: CONTRACT §5: event field -> Workers Analytics Engine column (``lead_submissions`` dataset defaults).
+#: ``primary_flag`` (blob5, "1" primary / "0" follow-up) gives ``event_type`` when blob20 is empty;
+#: ``occurred_at`` is the data point's ``timestamp`` and every count is a sum of ``_sample_interval``.
+AE_FIELD_COLUMNS: dict[str, str] = {
+    "project": "blob1",
+    "source": "blob2",
+    "referer": "blob3",
+    "cta": "blob4",
+    "primary_flag": "blob5",
+    "phone_country_code": "blob6",
+    "utm_source": "blob10",
+    "utm_medium": "blob11",
+    "utm_campaign": "blob12",
+    "utm_term": "blob13",
+    "utm_content": "blob14",
+    "engagement_label": "blob15",
+    "country": "blob16",
+    "city": "blob17",
+    "region": "blob18",
+    "event_type": "blob20",
+    "suspicion_score": "double2",
+    "vpn": "double8",
+}
+
 
 @dataclass(frozen=True)
 class Metric:

@@ -19,6 +19,10 @@ from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from ..errors import QueryError
 from .schema import MAX_BUCKETS, Bucket
 
@@ -266,6 +270,28 @@ class TimeGrid:
 
     def key_iso(self, key: int) -> str:
         return iso_local(self.key_start_us(key), self.tz)
+
+    def labels(self, keys: list[int]) -> list[str]:
+        """``key_iso`` for many keys at once. Fixed-bucket starts lie inside the grid's segments, so
+        their offsets come from the segments and the formatting is one vectorized call."""
+        if self.bucket is None or self.bucket.kind != "fixed" or not keys:
+            return [self.key_iso(k) for k in keys]
+        starts = np.asarray(keys, dtype=np.int64)
+        bounds = np.asarray([s.start_us for s in self.segments[1:]], dtype=np.int64)
+        offsets = np.asarray([s.offset_us for s in self.segments], dtype=np.int64)[
+            np.searchsorted(bounds, starts, side="right")
+        ]
+        local = pa.array((starts + offsets) // US, pa.timestamp("s"))
+        texts = pc.strftime(local, format="%Y-%m-%dT%H:%M:%S").to_pylist()
+        return [t + _offset_text(int(o)) for t, o in zip(texts, offsets.tolist(), strict=True)]
+
+
+@lru_cache(maxsize=64)
+def _offset_text(offset: int) -> str:
+    sign = "-" if offset < 0 else "+"
+    minutes, seconds = divmod(abs(offset) // US, 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{sign}{hours:02d}:{minutes:02d}" + (f":{seconds:02d}" if seconds else "")
 
 
 def _with_clamps(segs: list[Segment], width: int) -> list[Segment]:

@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ..model.report import ReportQuery, ReportResult, empty_metrics
+from ..model.report import ReportQuery, ReportResult
 from ..model.schema import DIMENSIONS, METRIC_NAMES
+
+_ZERO: tuple[int, ...] = (0,) * len(METRIC_NAMES)
 
 
 def _as_number(value: Any) -> Any:
@@ -22,16 +24,17 @@ def _sort_key(value: Any) -> tuple[int, Any]:
 
 
 def assemble(query: ReportQuery, rows: list[tuple[Any, ...]], meta: dict[str, Any]) -> ReportResult:
-    """Build the result document from ``(key?, dims..., metrics...)`` tuples."""
+    """Build the result document from ``(key?, dims..., metrics...)`` tuples (metrics in METRIC_NAMES order)."""
     grid = query.grid
     bucketed = grid.bucket is not None
     n_dims = len(query.dimensions)
     first_metric = int(bucketed) + n_dims
     converters = [_CONVERT[DIMENSIONS[d].kind] for d in query.dimensions]
-    grouped: list[tuple[int | None, tuple[Any, ...], dict[str, int]]] = []
+    # (bucket key, dimension values, metric counts), metrics kept as tuples until the end.
+    grouped: list[tuple[int | None, tuple[Any, ...], tuple[int, ...]]] = []
     for row in rows:
-        metrics = dict(zip(METRIC_NAMES, (int(v or 0) for v in row[first_metric:]), strict=True))
-        if metrics["received"] <= 0:
+        metrics = tuple(int(v) if v else 0 for v in row[first_metric:])
+        if metrics[0] <= 0:  # received
             continue
         key = int(row[0]) if bucketed else None
         dims = tuple(
@@ -46,23 +49,19 @@ def assemble(query: ReportQuery, rows: list[tuple[Any, ...]], meta: dict[str, An
         keys: list[int | None] = [None]
         if bucketed:
             keys = [*sorted(set(grid.bucket_keys()) | {k for k in by_key if k is not None})]
-        grouped = [(k, (), by_key.get(k) or empty_metrics()) for k in keys]
+        grouped = [(k, (), by_key.get(k, _ZERO)) for k in keys]
     else:
-        grouped.sort(key=lambda g: (g[0] or 0, -g[2]["received"], tuple(_sort_key(v) for v in g[1])))
+        grouped.sort(key=lambda g: (g[0] or 0, -g[2][0], tuple(_sort_key(v) for v in g[1])))
 
-    totals = empty_metrics()
-    labels: dict[int, str] = {}  # bucket key -> ISO start, computed once per bucket
+    distinct = sorted({g[0] for g in grouped if g[0] is not None})
+    labels = dict(zip(distinct, grid.labels(distinct), strict=True))  # bucket key -> ISO start
     out: list[dict[str, Any]] = []
     for key, dims, metrics in grouped:
         row_doc: dict[str, Any] = {}
         if key is not None:
-            label = labels.get(key)
-            if label is None:
-                label = labels[key] = grid.key_iso(key)
-            row_doc["bucket_start"] = label
+            row_doc["bucket_start"] = labels[key]
         row_doc.update(zip(query.dimensions, dims, strict=True))
-        row_doc.update(metrics)
-        for name in METRIC_NAMES:
-            totals[name] += metrics[name]
+        row_doc.update(zip(METRIC_NAMES, metrics, strict=True))
         out.append(row_doc)
-    return ReportResult(query, out, totals, meta)
+    sums = [sum(column) for column in zip(*(g[2] for g in grouped), strict=True)] if grouped else _ZERO
+    return ReportResult(query, out, dict(zip(METRIC_NAMES, sums, strict=True)), meta)

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
+from ..model.schema import AE_FIELD_COLUMNS
 
 #: The contract's D1 tables: primary key first, then every column leadstats may read. PII columns
 #: (ContactName/Email/Phone, IP) are deliberately absent: they cannot be mapped, so they are never read.
@@ -75,29 +76,7 @@ AE_COLUMNS: tuple[str, ...] = (
     "timestamp", "index1", "_sample_interval", *(f"blob{i}" for i in range(1, 21)),
     *(f"double{i}" for i in range(1, 21)),
 )
-#: CONTRACT §5. ``primary_flag`` is blob5 ("1" primary / "0" follow-up), used when ``event_type`` is empty.
-AE_DEFAULTS: dict[str, str] = {
-    "occurred_at": "timestamp",
-    "weight": "_sample_interval",
-    "project": "blob1",
-    "source": "blob2",
-    "referer": "blob3",
-    "cta": "blob4",
-    "primary_flag": "blob5",
-    "phone_country_code": "blob6",
-    "utm_source": "blob10",
-    "utm_medium": "blob11",
-    "utm_campaign": "blob12",
-    "utm_term": "blob13",
-    "utm_content": "blob14",
-    "engagement_label": "blob15",
-    "country": "blob16",
-    "city": "blob17",
-    "region": "blob18",
-    "event_type": "blob20",
-    "suspicion_score": "double2",
-    "vpn": "double8",
-}
+AE_DEFAULTS: dict[str, str] = {"occurred_at": "timestamp", "weight": "_sample_interval", **AE_FIELD_COLUMNS}
 AE_FIELDS: tuple[str, ...] = (
     *AE_DEFAULTS, "lead_id",
 )

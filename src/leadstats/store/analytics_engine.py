@@ -31,35 +31,14 @@ import pyarrow as pa
 
 from ..errors import QueryError, StoreError, UpstreamError
 from ..model.report import ReportQuery
-from ..model.schema import DIMENSIONS, ENGAGEMENT_LABELS, EVENT_TYPES
+from ..model.schema import AE_FIELD_COLUMNS, DIMENSIONS, ENGAGEMENT_LABELS, EVENT_TYPES
 from ..query.compiler import Relation, compile_report
 from ..query.dialect import ANALYTICS_ENGINE, SQLText
 from .base import AppendResult, GroupRows
 
 DEFAULT_API_BASE = "https://api.cloudflare.com"
 
-#: CONTRACT §5: logical field -> AE column. ``primary_flag`` ("1" primary / "0" follow-up) feeds
-#: ``event_type`` when blob20 is empty.
-DEFAULT_MAPPING: dict[str, str] = {
-    "project": "blob1",
-    "source": "blob2",
-    "referer": "blob3",
-    "cta": "blob4",
-    "primary_flag": "blob5",
-    "phone_country_code": "blob6",
-    "utm_source": "blob10",
-    "utm_medium": "blob11",
-    "utm_campaign": "blob12",
-    "utm_term": "blob13",
-    "utm_content": "blob14",
-    "engagement_label": "blob15",
-    "country": "blob16",
-    "city": "blob17",
-    "region": "blob18",
-    "event_type": "blob20",
-    "suspicion_score": "double2",
-    "vpn": "double8",
-}
+DEFAULT_MAPPING: dict[str, str] = dict(AE_FIELD_COLUMNS)
 _AE_COLUMN = re.compile(r"^(blob([1-9]|1[0-9]|20)|double([1-9]|1[0-9]|20)|index1)$")
 _DATASET = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 _ACCOUNT = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
