@@ -17,6 +17,7 @@ import contextlib
 import os
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -85,6 +86,11 @@ _ROLLUP_REL = Relation(
 )
 
 
+def _close_quietly(con: duckdb.DuckDBPyConnection) -> None:
+    with contextlib.suppress(duckdb.Error):
+        con.close()
+
+
 def _connect(path: str, read_only: bool, wait_s: float) -> duckdb.DuckDBPyConnection:
     deadline = time.monotonic() + wait_s
     while True:
@@ -116,6 +122,8 @@ class DuckDBStore:
             parent = os.path.dirname(os.path.abspath(path))
             os.makedirs(parent, exist_ok=True)
         self._con = _connect(path, read_only, lock_wait_s)
+        # A connection still open when the interpreter exits can abort it inside DuckDB: close it first.
+        self._finalizer = weakref.finalize(self, _close_quietly, self._con)
         self._con.execute("SET TimeZone = 'UTC'")
         self._con.execute("SET enable_progress_bar = false")
         self._write_lock = threading.Lock()
@@ -356,5 +364,4 @@ class DuckDBStore:
         return self._cursor().execute(sql, params or []).fetchall()
 
     def close(self) -> None:
-        with contextlib.suppress(duckdb.Error):
-            self._con.close()
+        self._finalizer()
