@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import statistics
 import sys
 import tempfile
 import time
@@ -37,6 +36,9 @@ from leadstats.ingest.validate import STORE_SCHEMA
 from leadstats.model.report import ReportQuery
 from leadstats.service import LeadStats
 from leadstats.store.base import Store
+
+sys.path.insert(0, os.path.dirname(__file__))
+from common import median_ms  # noqa: E402
 
 END = datetime(2026, 6, 1, tzinfo=UTC)
 US = 1_000_000
@@ -129,16 +131,6 @@ def naive_sql(name: str, q: ReportQuery) -> tuple[str, list[Any]]:
     return sql, [q.grid.start_us, q.grid.end_us]
 
 
-def timed(fn: Callable[[], Any], repeat: int) -> float:
-    fn()  # warm-up
-    runs = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        runs.append((time.perf_counter() - t) * 1000)
-    return statistics.median(runs)
-
-
 def dedupe_cost(store: Store, n: int) -> None:
     """What the exact idempotency costs on a loaded store: appends with the check vs a bare insert."""
     fresh = next(generate(1_000_000, 1, 1_000_000, seed=9))
@@ -193,13 +185,13 @@ def main(argv: list[str] | None = None) -> int:
             service = LeadStats(store)
             results[kind] = {}
             for name, q in wanted.items():
-                results[kind][name] = timed(lambda q=q, service=service: service.run(q), args.repeat)
+                results[kind][name] = median_ms(lambda q=q, service=service: service.run(q), args.repeat)
             if kind == "duckdb" and not args.no_naive:
                 results["naive duckdb"] = {}
                 for name, q in wanted.items():
                     sql, params = naive_sql(name, q)
                     execute: Callable[..., Any] = store.execute  # type: ignore[attr-defined]
-                    results["naive duckdb"][name] = timed(partial(execute, sql, params), args.repeat)
+                    results["naive duckdb"][name] = median_ms(partial(execute, sql, params), args.repeat)
             store.close()
         names = list(wanted)
         print(f"\nload average at the end: {os.getloadavg()[0]:.1f}")
