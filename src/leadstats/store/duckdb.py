@@ -23,6 +23,7 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..errors import StoreError
 from ..model.report import ReportQuery
@@ -84,6 +85,14 @@ _ROLLUP_REL = Relation(
     window_type="Int64",
     rollup=True,
 )
+
+
+def _time_ordered(batch: pa.Table) -> pa.Table:
+    """The batch sorted by ``occurred_at`` (Arrow's sort is parallel); most batches already are."""
+    ts = batch.column("occurred_at")
+    if batch.num_rows < 2 or pc.all(pc.less_equal(ts[:-1], ts[1:])).as_py():
+        return batch
+    return batch.sort_by("occurred_at")
 
 
 def _close_quietly(con: duckdb.DuckDBPyConnection) -> None:
@@ -194,7 +203,7 @@ class DuckDBStore:
             return AppendResult(0, 0)
         with self._write_lock:
             con = self._con
-            con.register("__batch", batch)
+            con.register("__batch", _time_ordered(batch))
             try:
                 con.execute("BEGIN TRANSACTION")
                 try:
@@ -243,7 +252,7 @@ class DuckDBStore:
             con.execute(
                 f"""INSERT INTO events (event_id, id_hash, {rest}, weight)
                 SELECT event_id, hash(event_id), {rest}, CAST(weight AS INTEGER) FROM {source}
-                ORDER BY occurred_at"""
+                {"ORDER BY occurred_at" if source == "__new" else ""}"""
             )
             self._update_rollup(con, source)
             if source == "__new":
