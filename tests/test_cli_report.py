@@ -107,6 +107,13 @@ def test_refusals_exit_2_with_a_clear_message(filled: str, args: list[str], mess
     assert "Traceback" not in result.output
 
 
+def test_missing_store_is_an_error_not_an_empty_report(tmp_path: Path) -> None:
+    missing = tmp_path / "typo.duckdb"
+    result = runner.invoke(app, ["report", "--from", "2026-03-07", "--to", "2026-03-08", "--db", str(missing)])
+    assert result.exit_code == 1 and "no leadstats store" in result.output
+    assert not missing.exists()
+
+
 def test_console_script_and_schema(filled: str) -> None:
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
     proc = subprocess.run(

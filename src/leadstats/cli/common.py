@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -10,9 +11,10 @@ from typing import Any, TypeVar
 import typer
 from rich.console import Console
 
-from ..errors import LeadStatsError
+from ..errors import LeadStatsError, NotFound
 from ..service import LeadStats, connect
 from ..settings import Settings
+from ..store.url import parse_url
 
 app = typer.Typer(
     name="leadstats",
@@ -51,9 +53,16 @@ def handle_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def open_service(db: str | None, *, read_only: bool = False) -> LeadStats:
+def open_service(db: str | None, *, read_only: bool = False, must_exist: bool = False) -> LeadStats:
+    """Open the store; ``must_exist`` refuses a local DuckDB path that is not there (a typo in --db
+    would otherwise create an empty store and report zeros)."""
     settings = Settings.from_env()
-    return connect(db or settings.db, read_only=read_only, settings=settings)
+    url = db or settings.db
+    if must_exist:
+        parsed = parse_url(url)
+        if parsed.scheme == "duckdb" and parsed.path != ":memory:" and not os.path.exists(parsed.path):
+            raise NotFound(f"no leadstats store at {parsed.path}: import events first, or pass --db")
+    return connect(url, read_only=read_only, settings=settings)
 
 
 def is_terminal() -> bool:

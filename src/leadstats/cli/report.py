@@ -79,7 +79,7 @@ def report(
         filters=[parse_filter_expr(f) for f in filters],
         suspicious_min=smin,
     )
-    with open_service(db) as ls:
+    with open_service(db, must_exist=True) as ls:
         emit(ls.run(query), fmt)
 
 
