@@ -224,3 +224,34 @@ def test_rollup_and_event_paths_agree(ls: LeadStats) -> None:
     assert aligned.rows[1:] == shifted.rows[1:]
     assert ls.store.report_rows(aligned.query).engine == "rollup"
     assert ls.store.report_rows(shifted.query).engine == "events"
+
+
+def test_filter_values_are_spelled_like_stored_values(ls: LeadStats) -> None:
+    ls.ingest([
+        ev("a", "primary", "2026-03-07T05:00:00Z", country="India", engagement_label="very hot"),
+        ev("b", "follow_up", "2026-03-07T05:00:00Z", country="us"),
+    ])
+
+    def total(filters: list[object]) -> int:
+        return ls.report("2026-03-07", "2026-03-08", filters=filters).totals["received"]
+
+    assert total([["is", "country", ["india"]]]) == 1
+    assert total([["is_not", "country", ["IND"]]]) == 1
+    assert total([["is", "engagement_label", ["VERY_HOT"]]]) == 1
+    assert total([["is", "event_type", ["Follow-Up"]]]) == 1
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        {"date_range": ["2026-03-07", "2026-03-08"], "filters": [{"op": "is", "dimension": ["x"], "values": ["a"]}]},
+        {"date_range": ["2026-03-07", "2026-03-08"], "filters": [[["is"], "country", ["IN"]]]},
+        {"date_range": ["2026-03-07", "2026-03-08"], "timezone": ["Asia/Kolkata"]},
+        {"date_range": ["2026-03-07", "2026-03-08"], "bucket": 60},
+    ],
+)
+def test_malformed_json_queries_are_query_errors(ls: LeadStats, doc: dict[str, object]) -> None:
+    from leadstats.errors import QueryError
+
+    with pytest.raises(QueryError):
+        ls.query(doc)

@@ -91,7 +91,7 @@ class LeadStats:
 
     def query(self, doc: Mapping[str, Any]) -> ReportResult:
         """The JSON query form (HTTP ``POST /api/v1/query``, MCP ``lead_stats``)."""
-        return self.run(ReportQuery.from_json(doc))
+        return self.run(ReportQuery.from_json(doc, default_timezone=self.settings.timezone))
 
     def run(self, query: ReportQuery) -> ReportResult:
         started = time.perf_counter()

@@ -44,9 +44,7 @@ from ..service import IngestResult, LeadStats
 
 log = logging.getLogger("leadstats.writer")
 
-_EXISTING_SQL = """
-SELECT e.event_id FROM events e
-SEMI JOIN (SELECT hash(x) AS h FROM (SELECT unnest($1::VARCHAR[]) AS x)) n ON e.id_hash = n.h"""
+
 
 
 @dataclass(frozen=True)
@@ -312,13 +310,9 @@ class GroupCommitWriter:
         ]
 
     def _existing_ids(self, ids: pa.ChunkedArray) -> set[str] | None:
-        """Which of ``ids`` the store already holds, or None when the backend cannot say cheaply."""
-        execute = getattr(self.ls.store, "execute", None)
-        if execute is None or self.ls.store.backend != "duckdb":
-            return None
-        wanted = ids.to_pylist()
-        found = {row[0] for row in execute(_EXISTING_SQL, [wanted])}
-        return found & set(wanted) if found else found
+        """Which of ``ids`` the store already holds, or None when the backend cannot say."""
+        stored_ids = getattr(self.ls.store, "stored_ids", None)
+        return None if stored_ids is None else stored_ids(ids.to_pylist())
 
     @staticmethod
     def _first_occurrences(ids: pa.ChunkedArray) -> np.ndarray:

@@ -12,6 +12,7 @@ from rich.table import Table
 from ..errors import QueryError
 from ..model.report import ReportQuery, ReportResult, parse_filter_expr
 from ..model.schema import METRIC_NAMES, describe
+from ..settings import Settings
 from .common import DbOption, TzOption, app, console, handle_errors, is_terminal, open_service
 
 
@@ -26,8 +27,9 @@ def render_table(result: ReportResult, title: str | None = None) -> Table:
         if bucket:
             cells[0] = cells[0][:short].replace("T", " ")
         table.add_row(*cells)
-    if result.rows:
-        lead = ["total"] + [""] * (len(result.columns) - len(METRIC_NAMES) - 1)
+    keys = len(result.columns) - len(METRIC_NAMES)
+    if result.rows and keys:  # with no bucket and no dimension the single row is the total
+        lead = ["total"] + [""] * (keys - 1)
         table.add_section()
         table.add_row(*lead, *(str(result.totals[m]) for m in METRIC_NAMES), style="bold")
     return table
@@ -73,7 +75,7 @@ def report(
     query = ReportQuery.create(
         start,
         end,
-        timezone=tz,
+        timezone=tz or Settings.from_env().timezone,
         bucket=bucket,
         dimensions=by,
         filters=[parse_filter_expr(f) for f in filters],

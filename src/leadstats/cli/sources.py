@@ -111,9 +111,10 @@ def sync_d1_cmd(
         stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         try:
             report = _run_d1(source, db, mapping, False, prefix, batch_size)
-        except LeadStatsError as exc:
+        except Exception as exc:  # noqa: BLE001 - a failed run is reported and retried at the next tick
             failed = True
-            err_console.print(f"{stamp} sync d1 run {run} failed: {exc.message}", highlight=False, markup=False,
+            message = exc.message if isinstance(exc, LeadStatsError) else f"{type(exc).__name__}: {exc}"
+            err_console.print(f"{stamp} sync d1 run {run} failed: {message}", highlight=False, markup=False,
                               soft_wrap=True)
         else:
             _print_report(report, quiet=True)

@@ -15,7 +15,7 @@ from .common import DbOption, app, console, handle_errors, open_service
 @handle_errors
 def info(db: str | None = DbOption, fmt: str = typer.Option("table", "--format", help="table or json")) -> None:
     """Backend, size, row and event counts, schema version."""
-    with open_service(db) as ls:
+    with open_service(db, must_exist=True) as ls:
         health = ls.health()
     if fmt == "json":
         sys.stdout.write(json.dumps(health) + "\n")
@@ -28,7 +28,7 @@ def info(db: str | None = DbOption, fmt: str = typer.Option("table", "--format",
 @handle_errors
 def optimize(db: str | None = DbOption) -> None:
     """Rewrite the events in time order (after importing out-of-order history) so reports prune better."""
-    with open_service(db) as ls:
+    with open_service(db, must_exist=True) as ls:
         rewrite = getattr(ls.store, "optimize", None)
         if rewrite is None:
             raise StoreError(f"the {ls.store.backend} backend keeps its own order; nothing to do")

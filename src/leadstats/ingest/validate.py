@@ -18,7 +18,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..model.country import country_code
-from ..model.schema import ENGAGEMENT_LABELS, EVENT_COLUMNS, EVENT_ID_MAX, EVENT_TYPES, REFERER_MAX, STRING_FIELDS
+from ..model.schema import (
+    ENGAGEMENT_LABELS,
+    EVENT_COLUMNS,
+    EVENT_ID_MAX,
+    EVENT_TYPES,
+    FALSE_WORDS,
+    REFERER_MAX,
+    STRING_FIELDS,
+    TRUE_WORDS,
+)
 
 # DuckDB 2 warns that Arrow output from execute() copies; for one statement per batch the copy is
 # cheaper than the relation API's per-call overhead (measured: 21 ms vs 48 ms for 1,000 rows).
@@ -43,8 +52,8 @@ INPUT_FIELDS: tuple[str, ...] = (*EVENT_COLUMNS, "weight")
 # One small pattern, compiled once per statement: an ISO date-time that ends in Z or an offset.
 _ISO_WITH_OFFSET = r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}([.,]\d{1,9})?)? ?([Zz]|[+-]\d{2}(:?\d{2})?)$"
 _CHUNK = 65_536  # Arrow chunks let DuckDB spread the JSON work over its threads
-_TRUE = ("true", "1", "yes", "t", "y", "1.0")
-_FALSE = ("false", "0", "no", "f", "n", "0.0")
+_TRUE = TRUE_WORDS
+_FALSE = FALSE_WORDS
 
 
 @dataclass(frozen=True)

@@ -10,12 +10,16 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ..errors import QueryError
+from .country import country_code
 from .schema import (
     BUCKET_ALIASES,
     BUCKETS,
     DEFAULT_SUSPICIOUS_MIN,
     DIMENSIONS,
+    ENGAGEMENT_LABELS,
+    FALSE_WORDS,
     METRIC_NAMES,
+    TRUE_WORDS,
     Bucket,
 )
 from .timegrid import TimeGrid, iso_local, parse_bound, zone
@@ -72,8 +76,9 @@ def parse_dimensions(value: str | Sequence[str] | None) -> tuple[str, ...]:
     return tuple(dims)
 
 
-def _coerce_value(dimension: str, value: Any) -> Value:
-    """Filter values arrive as text from the CLI and URLs; give them the dimension's type."""
+def _coerce_value(dimension: str, value: Any, op: str) -> Value:
+    """Filter values arrive as text from the CLI and URLs; give them the dimension's type and the
+    spelling the store uses (``India`` -> ``IN``, ``very hot`` -> ``Very Hot``, ``Follow-Up`` -> ``follow_up``)."""
     kind = DIMENSIONS[dimension].kind
     if value is None:
         return None
@@ -81,9 +86,9 @@ def _coerce_value(dimension: str, value: Any) -> Value:
         if isinstance(value, bool):
             return value
         text = str(value).strip().lower()
-        if text in ("true", "1", "yes", "t"):
+        if text in TRUE_WORDS:
             return True
-        if text in ("false", "0", "no", "f"):
+        if text in FALSE_WORDS:
             return False
         raise QueryError(f"filter on {dimension}: {value!r} is not true or false", field="filters")
     if kind in ("int", "number"):
@@ -102,19 +107,29 @@ def _coerce_value(dimension: str, value: Any) -> Value:
         return number
     if isinstance(value, (dict, list)):
         raise QueryError(f"filter on {dimension}: values must be scalars", field="filters")
-    return str(value)
+    text = str(value)
+    if op == "contains":
+        return text
+    if dimension == "event_type":
+        return text.strip().lower().replace("-", "_")
+    if dimension == "engagement_label":
+        canonical = {label.lower(): label for label in ENGAGEMENT_LABELS}
+        return canonical.get(" ".join(text.replace("_", " ").lower().split()), text)
+    if dimension == "country":
+        return country_code(text) or text
+    return text.strip()
 
 
 def make_filter(op: str, dimension: str, values: Any) -> Filter:
-    if op not in FILTER_OPS:
+    if not isinstance(op, str) or op not in FILTER_OPS:
         raise QueryError(f"unknown filter operator {op!r}: use is, is_not or contains", field="filters")
-    if dimension not in DIMENSIONS:
+    if not isinstance(dimension, str) or dimension not in DIMENSIONS:
         raise QueryError(f"unknown filter dimension {dimension!r}: use one of {', '.join(DIMENSIONS)}", field="filters")
     if not isinstance(values, (list, tuple)):
         values = [values]
     if not values:
         raise QueryError(f"filter on {dimension} has no values", field="filters")
-    coerced = tuple(_coerce_value(dimension, v) for v in values)
+    coerced = tuple(_coerce_value(dimension, v, op) for v in values)
     if op == "contains" and any(v is None or not isinstance(v, str) for v in coerced):
         raise QueryError(f"contains on {dimension} takes text values", field="filters")
     if op == "contains" and DIMENSIONS[dimension].kind != "string":
@@ -218,7 +233,7 @@ class ReportQuery:
         return cls(grid, tz_name, dims, flt, _parse_min(suspicious_min))
 
     @classmethod
-    def from_json(cls, doc: Any) -> ReportQuery:
+    def from_json(cls, doc: Any, *, default_timezone: str | None = None) -> ReportQuery:
         """The JSON form of CONTRACT §3 (HTTP POST /api/v1/query, MCP ``lead_stats``)."""
         if not isinstance(doc, Mapping):
             raise QueryError("the query must be a JSON object")
@@ -236,7 +251,7 @@ class ReportQuery:
         return cls.create(
             start,
             end,
-            timezone=doc.get("timezone"),
+            timezone=doc.get("timezone") or default_timezone,
             bucket=doc.get("bucket"),
             dimensions=doc.get("dimensions"),
             filters=doc.get("filters"),
@@ -263,10 +278,6 @@ class ReportQuery:
             parts.append("split by " + ", ".join(self.dimensions))
         parts.extend("where " + f.describe() for f in self.filters)
         return "; ".join(parts)
-
-
-def empty_metrics() -> dict[str, int]:
-    return dict.fromkeys(METRIC_NAMES, 0)
 
 
 @dataclass

@@ -37,11 +37,15 @@ _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _OFFSET_RE = re.compile(r"(Z|[+-]\d{2}(:?\d{2})?)$", re.IGNORECASE)
 
 
-@lru_cache(maxsize=256)
 def zone(name: str) -> ZoneInfo:
     """The IANA zone ``name`` or a QueryError naming it."""
     if not isinstance(name, str) or not name or name.startswith(("/", ".")) or ".." in name:
         raise QueryError(f"unknown timezone {name!r}: use an IANA name such as Asia/Kolkata", field="timezone")
+    return _zone(name)
+
+
+@lru_cache(maxsize=256)
+def _zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError):
@@ -197,10 +201,6 @@ class TimeGrid:
                 field="bucket",
             )
         return grid
-
-    @property
-    def constant_offset(self) -> bool:
-        return len(self.segments) == 1
 
     def fixed_bucket_start(self, us: int) -> int:
         """Pure-Python twin of the SQL bucket expression (used for the window's first bucket)."""

@@ -183,21 +183,7 @@ class _Compiler:
                 else:
                     out.append(self.d.total.format(value=self.col(name)))
             return out
-        et = self.col("event_type")
-        prim = f"{et} = 'primary'"
-        hot = ", ".join(f"'{label}'" for label in HOT_LABELS)
-        conds: dict[str, str | None] = {
-            "received": None,
-            "submissions": f"{et} IN ('primary', 'follow_up')",
-            "primary": prim,
-            "follow_up": f"{et} = 'follow_up'",
-            "test": f"{et} = 'test'",
-            "blocked": f"{et} = 'blocked'",
-            "bot": f"{et} = 'bot'",
-            "vpn": f"{prim} AND {self.col('vpn')}",
-            "suspicious": f"{prim} AND {self.col('suspicion_score')} >= {smin}",
-            "hot": f"{prim} AND {self.col('engagement_label')} IN ({hot})",
-        }
+        conds = metric_conditions(self.col, smin)
         w = self.rel.weight
         out = []
         for name in METRIC_NAMES:
@@ -250,6 +236,30 @@ class _Compiler:
             sql += f" WHERE {' AND '.join(rest)}"
         sql += group
         return CompiledQuery(sql, self.bind.params, grid.bucket is not None, q.dimensions)
+
+
+def metric_conditions(col: Callable[[str], str], suspicious_min: str | None) -> dict[str, str | None]:
+    """CONTRACT §2 as SQL conditions (None: every row), the one definition every engine and the DuckDB
+    rollup use. ``col`` spells a column; ``suspicious_min`` is the threshold's SQL (None: leave
+    ``suspicious`` out, as the rollup keys it by score instead)."""
+    et = col("event_type")
+    prim = f"{et} = 'primary'"
+    hot = ", ".join(f"'{label}'" for label in HOT_LABELS)
+    conds: dict[str, str | None] = {
+        "received": None,
+        "submissions": f"{et} IN ('primary', 'follow_up')",
+        "primary": prim,
+        "follow_up": f"{et} = 'follow_up'",
+        "test": f"{et} = 'test'",
+        "blocked": f"{et} = 'blocked'",
+        "bot": f"{et} = 'bot'",
+        "vpn": f"{prim} AND {col('vpn')}",
+        "suspicious": f"{prim} AND {col('suspicion_score')} >= {suspicious_min}",
+        "hot": f"{prim} AND {col('engagement_label')} IN ({hot})",
+    }
+    if suspicious_min is None:
+        del conds["suspicious"]
+    return conds
 
 
 def compile_report(query: ReportQuery, relation: Relation, dialect: Dialect) -> CompiledQuery:

@@ -14,7 +14,7 @@ constant-offset segment (see :mod:`leadstats.model.timegrid`).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -34,12 +34,10 @@ class Dialect:
     """
 
     name: str
-    epoch_us: str = "epoch_us({col})"
     int_div: str = "({a}) // ({b})"
     count_if: str = "count_if({cond})"
     sum_if: str = "sum({value}) FILTER (WHERE {cond})"
     total: str = "sum({value})"
-    greatest: str = "greatest({a}, {b})"
     month_first_day: str = "({d}) - dayofmonth(DATE '1970-01-01' + CAST(({d}) AS INTEGER)) + 1"
     contains: str = "contains(lower({col}), lower({value}))"
     timestamp_param: str = "CAST({p} AS TIMESTAMP)"
@@ -84,19 +82,14 @@ class Dialect:
         whens = " ".join(f"WHEN {cond} THEN {value}" for cond, value in arms)
         return f"CASE {whens} ELSE {default} END"
 
-    def with_(self, **changes: Any) -> Dialect:
-        return replace(self, **changes)
-
 
 DUCKDB = Dialect("duckdb")
 
 CLICKHOUSE = Dialect(
     "clickhouse",
-    epoch_us="toUnixTimestamp64Micro({col})",
     int_div="intDiv({a}, {b})",
     count_if="countIf({cond})",
     sum_if="sumIf({value}, {cond})",
-    greatest="greatest({a}, {b})",
     # Day number -> day number of the 1st of its month. toDate32(Int) reads days since 1970-01-01 and covers
     # 1900..2299 (toStartOfMonth would return a Date, which ends in 2149).
     month_first_day="({d}) - toDayOfMonth(toDate32(toInt32({d}))) + 1",
@@ -111,12 +104,10 @@ CLICKHOUSE = Dialect(
 #: names come from the registry only.
 ANALYTICS_ENGINE = Dialect(
     "analytics_engine",
-    epoch_us="toUInt32({col}) * 1000000",
     int_div="intDiv({a}, {b})",
     count_if="sum(if({cond}, 1, 0))",
     sum_if="sum(if({cond}, {value}, 0))",
     total="sum({value})",
-    greatest="if(({a}) > ({b}), ({a}), ({b}))",
     month_first_day="({d}) - toDayOfMonth(toDateTime(({d}) * 86400, 'UTC')) + 1",
     # An empty blob is null on Analytics Engine; null never contains anything.
     contains="({col} != '' AND position(lower({col}), lower({value})) > 0)",

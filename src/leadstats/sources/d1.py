@@ -368,17 +368,12 @@ class _Run:
 
     def superseded(self, raw: pa.ChunkedArray) -> set[str]:
         """Primary submissions whose lead was already stored as a legacy lead (see the module doc)."""
-        execute = getattr(self.ls.store, "execute", None)
-        if execute is None:
+        stored_ids = getattr(self.ls.store, "stored_ids", None)
+        if stored_ids is None:  # a read-only backend never gets here; be safe anyway
             return set()
         leads = pc.unique(raw).drop_null().to_pylist()
-        ids = sorted(f"{self.prefix}:Leads:{x}" for x in leads)
-        rows = execute(
-            "SELECT event_id FROM events WHERE id_hash IN (SELECT hash(unnest($1)))"
-            " AND event_id IN (SELECT unnest($1))",
-            [ids],
-        ) if ids else []
-        return {str(r[0]).rsplit(":", 1)[1] for r in rows}
+        found = stored_ids(sorted(f"{self.prefix}:Leads:{x}" for x in leads))
+        return {str(e).rsplit(":", 1)[1] for e in found}
 
     def write(self, job: _Job) -> None:
         """Writer thread: validate and store one page, then record its watermark (never before)."""

@@ -54,7 +54,7 @@ def file_kind(path: str) -> str:
         (".parquet", "parquet"),
         (".pq", "parquet"),
     ):
-        if lower.endswith(suffix) or lower.endswith(suffix + ".gz"):
+        if lower.endswith(suffix) or (kind == "jsonl" and lower.endswith(suffix + ".gz")):
             return kind
     raise InputError(f"{path}: unknown file type: use .jsonl, .ndjson, .csv or .parquet (or - for stdin)")
 

@@ -227,6 +227,9 @@ class AnalyticsEngineStore:
         }
 
     # -- not available on a read-only, id-less source ---------------------------------------------
+    def stored_ids(self, ids: list[str]) -> set[str]:
+        raise StoreError("Analytics Engine rows carry no event_id: there are no stored ids to look up")
+
     def append(self, batch: pa.Table) -> AppendResult:
         raise StoreError(
             "Analytics Engine is read-only for leadstats: events reach it from the Worker"

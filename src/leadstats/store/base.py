@@ -36,6 +36,9 @@ class Store(Protocol):
     def report_rows(self, query: ReportQuery) -> GroupRows:
         """Run the compiled report query and return its grouped rows."""
 
+    def stored_ids(self, ids: list[str]) -> set[str]:
+        """Which of ``ids`` are already stored (exact string comparison)."""
+
     def count(self) -> int: ...
 
     def health(self) -> dict[str, Any]: ...

@@ -267,6 +267,13 @@ class ClickHouseBase:
                 self._db.insert(self._events, batch)  # MergeTree sorts each part by its key itself
         return AppendResult(batch.num_rows, n - batch.num_rows)
 
+    def stored_ids(self, ids: list[str]) -> set[str]:
+        if not ids:
+            return set()
+        with self._write_lock:  # the staging table is shared with append
+            found = self._existing_ids(pa.table({"event_id": pa.array(ids, pa.string())}))
+        return set(found.to_pylist()) & set(ids)
+
     def _existing_ids(self, ids: pa.Table) -> pa.Array:
         """Stored ids whose hash matches one of ``ids``: every stored duplicate, plus (rarely) a hash
         collision, which the caller's exact ``is_in`` on the strings ignores."""

@@ -27,9 +27,9 @@ import pyarrow.compute as pc
 
 from ..errors import StoreError
 from ..model.report import ReportQuery
-from ..model.schema import ENGAGEMENT_LABELS, EVENT_COLUMNS, EVENT_TYPES, HOT_LABELS, METRIC_NAMES
+from ..model.schema import ENGAGEMENT_LABELS, EVENT_COLUMNS, EVENT_TYPES, METRIC_NAMES
 from ..model.timegrid import US
-from ..query.compiler import Relation, compile_report
+from ..query.compiler import Relation, compile_report, metric_conditions
 from ..query.dialect import DUCKDB
 from .base import AppendResult, GroupRows
 
@@ -266,20 +266,9 @@ class DuckDBStore:
 
     @staticmethod
     def _update_rollup(con: duckdb.DuckDBPyConnection, source: str) -> None:
-        hot = _enum(HOT_LABELS)
-        conds = {
-            "received": "true",
-            "submissions": "event_type IN ('primary', 'follow_up')",
-            "primary": "event_type = 'primary'",
-            "follow_up": "event_type = 'follow_up'",
-            "test": "event_type = 'test'",
-            "blocked": "event_type = 'blocked'",
-            "bot": "event_type = 'bot'",
-            "vpn": "event_type = 'primary' AND vpn",
-            "hot": f"event_type = 'primary' AND engagement_label IN ({hot})",
-        }
-        names = [m for m in METRIC_NAMES if m != "suspicious"]
-        sums = ", ".join(f"coalesce(sum(weight) FILTER (WHERE {conds[m]}), 0)" for m in names)
+        conds = metric_conditions(lambda name: name, None)
+        names = list(conds)
+        sums = ", ".join(f"coalesce(sum(weight) FILTER (WHERE {conds[m] or 'true'}), 0)" for m in names)
         updates = ", ".join(f'"{m}" = rollup_15m."{m}" + excluded."{m}"' for m in names)
         con.execute(
             f"""INSERT INTO rollup_15m
@@ -337,6 +326,16 @@ class DuckDBStore:
         except duckdb.CatalogException as exc:
             raise StoreError(f"{self.path} is not a leadstats store: {exc}") from None
         return GroupRows(rows, engine)
+
+    def stored_ids(self, ids: list[str]) -> set[str]:
+        if not ids:
+            return set()
+        rows = self._cursor().execute(
+            """SELECT e.event_id FROM events e
+               SEMI JOIN (SELECT hash(x) AS h FROM (SELECT unnest($1::VARCHAR[]) AS x)) n ON e.id_hash = n.h""",
+            [ids],
+        ).fetchall()
+        return {r[0] for r in rows} & set(ids)
 
     def count(self) -> int:
         row = self._cursor().execute("SELECT coalesce(sum(weight), 0) FROM events").fetchone()
