@@ -16,10 +16,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import numpy as np
 import pyarrow as pa
 
 from ..errors import InputError
+from .files import split_lines
 from .mapping import D1_TABLES, D1Mapping
 
 SQLITE_SUFFIXES = (".sqlite", ".sqlite3", ".db", ".db3")
@@ -47,18 +47,6 @@ class D1Source(Protocol):
         """Run ``sql`` (selecting ``k`` and ``j``, ordered by ``k``) and return its rows as a page."""
 
     def close(self) -> None: ...
-
-
-def split_lines(text: str) -> pa.Array:
-    """``'a\\nb'`` -> Arrow ``["a\\n", "b\\n"]`` (each keeps its newline: JSON ignores it) without a
-    Python object per line."""
-    data = text.encode("utf-8") + b"\n"
-    nl = np.flatnonzero(np.frombuffer(data, np.uint8) == 10)
-    offsets = np.empty(len(nl) + 1, np.int64)
-    offsets[0] = 0
-    offsets[1:] = nl + 1
-    arr = pa.LargeStringArray.from_buffers(len(nl), pa.py_buffer(offsets), pa.py_buffer(data))
-    return arr.cast(pa.string())
 
 
 def _decode(raw: bytes) -> str:
@@ -100,7 +88,7 @@ class SQLiteSource:
             raise InputError(f"{self.label}: cannot read: {exc}") from None
         if not count:
             return Page(pa.array([], pa.string()), 0, None)
-        return Page(split_lines(text), int(count), last)
+        return Page(split_lines(text.encode("utf-8") + b"\n")[0], int(count), last)
 
     def close(self) -> None:
         self._con.close()

@@ -69,7 +69,7 @@ def file_size(path: str) -> int:
     return os.path.getsize(path)
 
 
-def _split_lines(data: bytes) -> tuple[pa.Array, int]:
+def split_lines(data: bytes) -> tuple[pa.Array, int]:
     """Complete lines of ``data`` as a string array (newline kept), and how many bytes they span."""
     buf = np.frombuffer(data, np.uint8)
     nl = np.flatnonzero(buf == 10)
@@ -107,7 +107,7 @@ def import_jsonl(ls: LeadStats, path: str, progress: Progress | None = None) -> 
             data = pending + block if block else pending + b"\n" if pending.strip() else b""
             if not data:
                 break
-            lines, used = _split_lines(data)
+            lines, used = split_lines(data)
             pending = data[used:]
             if len(lines):
                 numbers = pa.array(np.arange(line_no + 1, line_no + 1 + len(lines), dtype=np.int64))
