@@ -178,18 +178,7 @@ class GroupCommitWriter:
             item = intake.get()
             if item is _STOP:
                 break
-            group: list[_Pending] = [item]
-            size = len(item.lines)
-            while size < self.max_group_events:
-                try:
-                    nxt = intake.get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is _STOP:
-                    stopping = True  # finish this group, then stop: nothing is queued after _STOP
-                    break
-                group.append(nxt)
-                size += len(nxt.lines)
+            group, size, stopping = _gather(intake, item, lambda p: len(p.lines), self.max_group_events)
             with self._lock:
                 self._queued_events -= size
             live = [p for p in group if p.future.set_running_or_notify_cancel()]
@@ -232,18 +221,7 @@ class GroupCommitWriter:
             item = checked.get()
             if item is _STOP:
                 break
-            parts: list[_Checked] = [item]
-            size = item.events
-            while size < self.max_group_events:
-                try:
-                    nxt = checked.get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is _STOP:
-                    stopping = True
-                    break
-                parts.append(nxt)
-                size += nxt.events
+            parts, _size, stopping = _gather(checked, item, lambda c: c.events, self.max_group_events)
             merged = parts[0] if len(parts) == 1 else _merge(parts)
             self._commit_and_answer(merged)
 
@@ -324,6 +302,23 @@ class GroupCommitWriter:
             firsts = table.group_by("id").aggregate([("pos", "min")]).column("pos_min")
             mask[firsts.to_numpy()] = True
         return mask
+
+
+def _gather(q: Any, first: Any, size_of: Callable[[Any], int], limit: int) -> tuple[list[Any], int, bool]:
+    """``first`` plus whatever is already queued, up to ``limit`` events; True when ``_STOP`` was met
+    (the caller finishes this group, then stops: nothing is queued after ``_STOP``)."""
+    group = [first]
+    size = size_of(first)
+    while size < limit:
+        try:
+            nxt = q.get_nowait()
+        except queue.Empty:
+            break
+        if nxt is _STOP:
+            return group, size, True
+        group.append(nxt)
+        size += size_of(nxt)
+    return group, size, False
 
 
 def _merge(parts: list[_Checked]) -> _Checked:
