@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 import leadstats
 from leadstats.cli import app
-from leadstats.sources.ae import import_ae, row_digest
+from leadstats.sources.analytics_engine import import_ae, row_digest
 from leadstats.sources.mapping import load_mapping
 
 DAY = ("2026-03-06", "2026-03-09")

@@ -11,7 +11,7 @@ import leadstats
 from d1_fixtures import build_small, dump_sql
 from leadstats.errors import InputError
 from leadstats.sources.d1 import import_d1
-from leadstats.sources.d1_dump import evaluate_values, load_dump, parse_create, statements
+from leadstats.sources.d1.dump import evaluate_values, load_dump, parse_create, statements
 
 DAY = ("2026-03-06", "2026-03-09")
 DIMS = ["event_type", "project", "source", "referer", "cta", "utm_source", "country", "city", "engagement_label"]

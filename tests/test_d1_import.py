@@ -13,7 +13,7 @@ import leadstats
 from d1_fixtures import NBSP, NNBSP, build_small, create
 from leadstats.cli import app
 from leadstats.sources.d1 import hash_lead_id, import_d1, lead_id_secret
-from leadstats.sources.d1_sql import enquiry_match_sql, enquiry_time_sql, utc_time_sql
+from leadstats.sources.d1.sql import enquiry_match_sql, enquiry_time_sql, utc_time_sql
 
 DAY = ("2026-03-06", "2026-03-09")
 runner = CliRunner()

@@ -19,7 +19,7 @@ from d1_fixtures import build_bulk, build_small
 from leadstats.cli import app
 from leadstats.errors import AuthError, UpstreamError
 from leadstats.sources.d1 import import_d1
-from leadstats.sources.d1_rest import RestSource
+from leadstats.sources.d1.rest import RestSource
 
 DAY = ("2026-03-06", "2026-03-09")
 TOKEN = "test-token-123"

@@ -275,10 +275,10 @@ def _codes(codes: np.ndarray, values: list[Any], null: np.ndarray | None = None)
 
 
 def build(ls: LeadStats, spec: DemoSpec, progress: Callable[[int], None] | None = None) -> IngestResult:
-    """Write the demo events straight into the store (they are valid by construction)."""
+    """Store the demo events through the ingest pipeline (valid by construction: no validation pass)."""
     result = IngestResult()
     for table in generate(spec):
-        result.add(ls.store.append(table))
+        result.add_result(ls.ingest_rows(table))
         if progress:
             progress(table.num_rows)
     return result

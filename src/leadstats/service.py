@@ -11,20 +11,37 @@
 from __future__ import annotations
 
 import json
+import logging
+import secrets
+import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from .errors import InputError
-from .ingest.validate import RecordError, Validator
+from .errors import InputError, StoreError
+from .ingest.pipeline import (
+    LEAD_ID_SECRET_KEY,
+    CheckedBatch,
+    attribute,
+    first_mask,
+    first_per_id,
+    hash_lead_id,
+    owners,
+    with_hashed_lead_id,
+)
+from .ingest.validate import STORE_SCHEMA, RecordError, Validator
 from .model import schema
 from .model.report import ReportQuery, ReportResult
 from .query.result import assemble
 from .settings import Settings
 from .store import AppendResult, Store, open_store
+
+log = logging.getLogger("leadstats.ingest")
 
 
 @dataclass
@@ -58,6 +75,8 @@ class LeadStats:
         self.store = store
         self.settings = settings or Settings.from_env()
         self._validator: Validator | None = None
+        self._secret: bytes | None = None
+        self._secret_lock = threading.Lock()
 
     @property
     def validator(self) -> Validator:
@@ -106,7 +125,7 @@ class LeadStats:
     def health(self) -> dict[str, Any]:
         return self.store.health()
 
-    # -- ingest ----------------------------------------------------------------------------------
+    # -- ingest: the one pipeline (validate -> hash lead_id -> first per id -> stored ids -> append) --
     def ingest(self, records: Iterable[Mapping[str, Any]]) -> IngestResult:
         """Validate and store event dicts; bad ones are reported by index (0-based), good ones kept."""
         lines = []
@@ -126,16 +145,146 @@ class LeadStats:
 
     def ingest_json_lines(self, lines: pa.Array, rows: pa.Array) -> IngestResult:
         """Validate and store JSON object texts; ``rows`` numbers them for error messages."""
-        checked = self.validator.validate_json_lines(lines, rows)
-        result = IngestResult()
-        result.add(self.store.append(checked.good), checked.errors)
-        return result
+        return self.commit(self.check_json([lines], [rows]))[0]
 
     def ingest_table(self, table: pa.Table, rows: pa.Array | None = None) -> IngestResult:
-        checked = self.validator.validate(table, rows)
-        result = IngestResult()
-        result.add(self.store.append(checked.good), checked.errors)
-        return result
+        """Validate and store records given as columns (any Arrow types; see ``Validator.validate``)."""
+        return self.commit(self.check_table(table, rows))[0]
+
+    def ingest_rows(self, table: pa.Table) -> IngestResult:
+        """Store rows already in store schema and valid by construction (the demo): every pipeline
+        step but validation runs (``lead_id`` hashed, first occurrence per id, stored-id check)."""
+        good = table.select(STORE_SCHEMA.names).cast(STORE_SCHEMA)
+        good = self._hashed(good)
+        return self.commit(CheckedBatch(good, [good.num_rows], [[]], [good.num_rows]))[0]
+
+    def check_json(self, parts: Sequence[pa.Array], rows: Sequence[pa.Array] | None = None) -> CheckedBatch:
+        """Step 1 for JSON texts: validate one or more parts in one pass (the HTTP writer passes one part
+        per request), hash ``lead_id``; ``rows[i]`` numbers part ``i``'s records (default 0-based)."""
+        sizes = [len(p) for p in parts]
+        lines = parts[0] if len(parts) == 1 else pa.concat_arrays([p.cast(pa.string()) for p in parts])
+        positions = pa.array(np.arange(sum(sizes), dtype=np.int64))
+        result = self.validator.validate_json_lines(lines, positions)
+        checked = attribute(result, sizes, list(rows) if rows is not None else None)
+        checked.good = self._hashed(checked.good)
+        return checked
+
+    def check_table(self, table: pa.Table, rows: pa.Array | None = None) -> CheckedBatch:
+        """Step 1 for columns: validate, hash ``lead_id``; ``rows`` numbers the records (default 1-based)."""
+        result = self.validator.validate(table, rows)
+        good = self._hashed(result.good)
+        return CheckedBatch(good, [good.num_rows], [result.errors], [table.num_rows])
+
+    def commit(self, checked: CheckedBatch) -> list[IngestResult]:
+        """Step 2: first occurrence per id, stored-id check, one append; one result per part."""
+        good, counts, errors = checked.good, checked.counts, checked.errors
+        if checked.parts == 1:  # the store checks stored ids inside its own transaction
+            new = first_mask(good.column("event_id"))
+            repeated = int((~new).sum())
+            appended = self.store.append(good if not repeated else good.filter(pa.array(new)))
+            return [IngestResult(appended.accepted, appended.duplicates + repeated, errors[0])]
+        ids = good.column("event_id")
+        new = first_mask(ids)
+        existing = self.store.stored_ids(ids.to_pylist()) if good.num_rows else set()
+        if existing:
+            stored = pc.is_in(ids, value_set=pa.array(sorted(existing), pa.string()))
+            new &= ~stored.to_numpy(zero_copy_only=False)
+        accepted = np.bincount(owners(counts)[new], minlength=len(counts)).astype(np.int64)
+        appended = self.store.append(good.filter(pa.array(new)))
+        shortfall = int(accepted.sum()) - appended.accepted
+        if shortfall:  # another writer in this process stored some of these ids in between
+            log.warning("ingest: %d ids were stored concurrently by another writer", shortfall)
+            for i in reversed(range(len(counts))):
+                take = min(shortfall, int(accepted[i]))
+                accepted[i] -= take
+                shortfall -= take
+        return [
+            IngestResult(int(acc), count - int(acc), errs)
+            for acc, count, errs in zip(accepted, counts, errors, strict=True)
+        ]
+
+    def warm_up(self) -> None:
+        """Run the validator once (country table, query plan) so the first real batch is not slow."""
+        self.validator.validate_json_lines(pa.array(["{}"]), pa.array([0], pa.int64()))
+
+    def lead_id_secret(self) -> bytes:
+        """The store's HMAC key for ``lead_id``, made once (32 random bytes) and kept in its state."""
+        with self._secret_lock:
+            if self._secret is None:
+                value = self.store.get_state(LEAD_ID_SECRET_KEY)
+                if not value:
+                    value = secrets.token_hex(32)
+                    self.store.set_state(LEAD_ID_SECRET_KEY, value)
+                self._secret = bytes.fromhex(value)
+            return self._secret
+
+    def _hashed(self, good: pa.Table) -> pa.Table:
+        column = good.column("lead_id")
+        if column.null_count == len(column):
+            return good
+        return with_hashed_lead_id(good, self.lead_id_secret())
+
+    # -- store upkeep for sources and the CLI (nothing outside this file calls a store method) -------
+    @property
+    def backend(self) -> str:
+        return self.store.backend
+
+    @property
+    def read_only(self) -> bool:
+        return bool(self.store.read_only)
+
+    def get_state(self, key: str) -> str | None:
+        """Small key/value state kept with the data (import watermarks)."""
+        return self.store.get_state(key)
+
+    def set_state(self, key: str, value: str) -> None:
+        self.store.set_state(key, value)
+
+    def stored_ids(self, ids: Sequence[str]) -> set[str]:
+        """Which of ``ids`` are stored (exact string comparison)."""
+        return self.store.stored_ids(list(ids)) if ids else set()
+
+    def delete_events(self, ids: Sequence[str]) -> int:
+        """Remove stored events by id (rollups kept exact); how many were removed. Used by the D1
+        importer when a late primary submission replaces a lead it had counted as legacy."""
+        delete = getattr(self.store, "delete", None)
+        if delete is None:
+            raise StoreError(f"the {self.store.backend} backend cannot delete events")
+        return int(delete(list(ids))) if ids else 0
+
+    def primary_lead_ids(self, lead_ids: Sequence[str], id_prefix: str) -> set[str]:
+        """Which of these raw lead identities have a stored primary event whose id starts with
+        ``id_prefix`` (hashed here exactly as the pipeline stores them)."""
+        raw = sorted(set(lead_ids))
+        if not raw:
+            return set()
+        lookup = getattr(self.store, "primary_lead_ids", None)
+        if lookup is None:
+            return set()
+        secret = self.lead_id_secret()
+        by_hash = {hash_lead_id(secret, x): x for x in raw}
+        return {by_hash[h] for h in lookup(sorted(by_hash), id_prefix) if h in by_hash}
+
+    def count(self) -> int:
+        """Stored events (sum of weights)."""
+        return self.store.count()
+
+    def optimize(self) -> int:
+        """Rewrite the events in time order; returns the event count. Refused where the backend keeps
+        its own order."""
+        rewrite = getattr(self.store, "optimize", None)
+        if rewrite is None:
+            raise StoreError(f"the {self.store.backend} backend keeps its own order; nothing to do")
+        rewrite()
+        return self.store.count()
+
+    def scan_rows(self, batch_size: int = 100_000, after: str | None = None) -> Iterator[pa.Table]:
+        """Stored rows as Arrow tables in ``event_id`` order (for copying between stores)."""
+        return iter(self.store.scan(batch_size, after=after))
+
+    def copy_rows(self, batch: pa.Table) -> AppendResult:
+        """Store rows scanned from another leadstats store as they are (already validated and hashed)."""
+        return self.store.append(first_per_id(batch))
 
     # -- lifecycle -------------------------------------------------------------------------------
     def close(self) -> None:

@@ -12,10 +12,11 @@ So a 200 always means "on disk", N concurrent requests cost one validation and o
 (the fixed cost of either, about 20-40 ms on a small machine, is what limits one transaction per
 request), and group k+1 is validated while group k commits. There is still exactly one writer.
 
-Per-request counts stay exact inside a group: rows are attributed back to their request by position
-(the validator keeps input order), an id repeated inside the group is accepted for the first request
-that sent it, and ids already stored are found with one semi-join before the append. Stores without
-``execute`` (not DuckDB) fall back to one append per request, still on the committer thread.
+The ingest rules themselves are not here: the validator stage calls ``LeadStats.check_json`` (one part
+per request) and the committer ``LeadStats.commit``, the one pipeline every writer uses. That pipeline
+keeps per-request counts exact inside a group: rows are attributed back to their request by position,
+an id repeated inside the group is accepted for the first request that sent it, and ids already stored
+are found with one look-up before the single append.
 
 If a group fails as a whole, each of its requests is retried alone, so one poisoned request cannot
 fail its neighbours. ``close()`` stops taking requests and finishes everything already queued: the
@@ -24,7 +25,6 @@ graceful-shutdown guarantee.
 
 from __future__ import annotations
 
-import bisect
 import concurrent.futures
 import logging
 import queue
@@ -34,12 +34,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from ..errors import StoreError
-from ..ingest.validate import RecordError
+from ..ingest.pipeline import CheckedBatch
 from ..service import IngestResult, LeadStats
 
 log = logging.getLogger("leadstats.writer")
@@ -63,24 +61,6 @@ class CommitStats:
 class _Pending:
     lines: pa.Array
     future: concurrent.futures.Future[IngestResult]
-
-
-@dataclass
-class _Checked:
-    """Validated requests: their good rows in request order, how many each owns, their rejections."""
-
-    pending: list[_Pending]
-    good: pa.Table
-    counts: list[int]
-    errors: list[list[RecordError]]
-    events: int
-
-    def split(self) -> list[_Checked]:
-        out, start = [], 0
-        for p, count, errs in zip(self.pending, self.counts, self.errors, strict=True):
-            out.append(_Checked([p], self.good.slice(start, count), [count], [errs], len(p.lines)))
-            start += count
-        return out
 
 
 _STOP = object()
@@ -170,7 +150,7 @@ class GroupCommitWriter:
     # -- stage 1: validate -----------------------------------------------------------------------
     def _validate_loop(self, intake: queue.SimpleQueue[Any], checked: queue.Queue[Any]) -> None:
         try:  # warm the validator (country table, query plan) so the first request is not slow
-            self.ls.validator.validate_json_lines(pa.array(["{}"]), pa.array([0], pa.int64()))
+            self.ls.warm_up()
         except Exception:
             log.exception("validator warm-up failed")
         stopping = False
@@ -186,11 +166,11 @@ class GroupCommitWriter:
                 checked.put(part)
         checked.put(_STOP)
 
-    def _checked_parts(self, group: list[_Pending]) -> list[_Checked]:
+    def _checked_parts(self, group: list[_Pending]) -> list[tuple[list[_Pending], CheckedBatch]]:
         if not group:
             return []
         try:
-            return [self._validate(group)]
+            return [(group, self.ls.check_json([p.lines for p in group]))]
         except Exception as exc:
             if len(group) == 1:
                 log.exception("validation failed")
@@ -199,21 +179,6 @@ class GroupCommitWriter:
         log.warning("validating a group of %d requests failed; validating them one by one", len(group))
         return [part for p in group for part in self._checked_parts([p])]
 
-    def _validate(self, group: list[_Pending]) -> _Checked:
-        sizes = [len(p.lines) for p in group]
-        offsets = [int(x) for x in np.cumsum([0, *sizes[:-1]])]
-        lines = group[0].lines if len(group) == 1 else pa.concat_arrays([p.lines.cast(pa.string()) for p in group])
-        rows = pa.array(np.arange(sum(sizes), dtype=np.int64))
-        result = self.ls.validator.validate_json_lines(lines, rows)
-        errors: list[list[RecordError]] = [[] for _ in group]
-        for err in result.errors:
-            i = bisect.bisect_right(offsets, err.row) - 1
-            errors[i].append(RecordError(err.row - offsets[i], err.event_id, err.field, err.message))
-        counts = [size - len(errs) for size, errs in zip(sizes, errors, strict=True)]
-        if result.good.num_rows != sum(counts):  # the attribution below relies on it
-            raise StoreError(f"validator returned {result.good.num_rows} rows for {sum(counts)} good records")
-        return _Checked(group, result.good, counts, errors, sum(sizes))
-
     # -- stage 2: commit -------------------------------------------------------------------------
     def _commit_loop(self, checked: queue.Queue[Any]) -> None:
         stopping = False
@@ -221,30 +186,30 @@ class GroupCommitWriter:
             item = checked.get()
             if item is _STOP:
                 break
-            parts, _size, stopping = _gather(checked, item, lambda c: c.events, self.max_group_events)
-            merged = parts[0] if len(parts) == 1 else _merge(parts)
-            self._commit_and_answer(merged)
+            parts, _size, stopping = _gather(checked, item, lambda c: c[1].events, self.max_group_events)
+            pending = [p for group, _ in parts for p in group]
+            self._commit_and_answer(pending, CheckedBatch.merge([batch for _, batch in parts]))
 
-    def _commit_and_answer(self, group: _Checked) -> None:
+    def _commit_and_answer(self, pending: list[_Pending], group: CheckedBatch) -> None:
         started = time.perf_counter()
         try:
-            results = self._commit(group)
+            results = self.ls.commit(group)
         except Exception as exc:
-            if len(group.pending) == 1:
+            if len(pending) == 1:
                 log.exception("ingest failed")
-                group.pending[0].future.set_exception(exc)
+                pending[0].future.set_exception(exc)
                 return
-            log.warning("group commit of %d requests failed (%s); retrying them one by one", len(group.pending), exc)
-            for part in group.split():
-                self._commit_and_answer(part)
+            log.warning("group commit of %d requests failed (%s); retrying them one by one", len(pending), exc)
+            for p, part in zip(pending, group.split(), strict=True):
+                self._commit_and_answer([p], part)
             return
         self.commits += 1
-        for p, result in zip(group.pending, results, strict=True):
+        for p, result in zip(pending, results, strict=True):
             p.future.set_result(result)
         if self.on_commit is not None:
             self.on_commit(
                 CommitStats(
-                    requests=len(group.pending),
+                    requests=len(pending),
                     events=group.events,
                     accepted=sum(r.accepted for r in results),
                     duplicates=sum(r.duplicates for r in results),
@@ -252,56 +217,6 @@ class GroupCommitWriter:
                     seconds=time.perf_counter() - started,
                 )
             )
-
-    def _commit(self, group: _Checked) -> list[IngestResult]:
-        """Append a validated group in one transaction; one IngestResult per request."""
-        good, counts, errors = group.good, group.counts, group.errors
-        if len(group.pending) == 1:
-            appended = self.ls.store.append(good)
-            return [IngestResult(appended.accepted, appended.duplicates, errors[0])]
-
-        existing = self._existing_ids(good.column("event_id"))
-        if existing is None:  # no cheap membership test on this backend: one transaction per request
-            out = []
-            for part in group.split():
-                appended = self.ls.store.append(part.good)
-                out.append(IngestResult(appended.accepted, appended.duplicates, part.errors[0]))
-            return out
-
-        owner = np.repeat(np.arange(len(counts)), counts)
-        new = self._first_occurrences(good.column("event_id"))
-        if existing:
-            stored = pc.is_in(good.column("event_id"), value_set=pa.array(sorted(existing), pa.string()))
-            new &= ~stored.to_numpy(zero_copy_only=False)
-        accepted = np.bincount(owner[new], minlength=len(counts)).astype(np.int64)
-        appended = self.ls.store.append(good.filter(pa.array(new)))
-        shortfall = int(accepted.sum()) - appended.accepted
-        if shortfall:  # another writer in this process stored some of these ids in between
-            log.warning("group commit: %d ids were stored concurrently by another writer", shortfall)
-            for i in reversed(range(len(counts))):
-                take = min(shortfall, int(accepted[i]))
-                accepted[i] -= take
-                shortfall -= take
-        return [
-            IngestResult(int(acc), count - int(acc), errs)
-            for acc, count, errs in zip(accepted, counts, errors, strict=True)
-        ]
-
-    def _existing_ids(self, ids: pa.ChunkedArray) -> set[str] | None:
-        """Which of ``ids`` the store already holds, or None when the backend cannot say."""
-        stored_ids = getattr(self.ls.store, "stored_ids", None)
-        return None if stored_ids is None else stored_ids(ids.to_pylist())
-
-    @staticmethod
-    def _first_occurrences(ids: pa.ChunkedArray) -> np.ndarray:
-        """Boolean mask: True at the first position of each distinct id."""
-        n = len(ids)
-        mask = np.zeros(n, dtype=bool)
-        if n:
-            table = pa.table({"id": ids, "pos": pa.array(np.arange(n, dtype=np.int64))})
-            firsts = table.group_by("id").aggregate([("pos", "min")]).column("pos_min")
-            mask[firsts.to_numpy()] = True
-        return mask
 
 
 def _gather(q: Any, first: Any, size_of: Callable[[Any], int], limit: int) -> tuple[list[Any], int, bool]:
@@ -319,13 +234,3 @@ def _gather(q: Any, first: Any, size_of: Callable[[Any], int], limit: int) -> tu
         group.append(nxt)
         size += size_of(nxt)
     return group, size, False
-
-
-def _merge(parts: list[_Checked]) -> _Checked:
-    return _Checked(
-        [p for part in parts for p in part.pending],
-        pa.concat_tables([part.good for part in parts]),
-        [c for part in parts for c in part.counts],
-        [e for part in parts for e in part.errors],
-        sum(part.events for part in parts),
-    )

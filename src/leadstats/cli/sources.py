@@ -1,5 +1,5 @@
 """``leadstats import d1``, ``leadstats import ae`` and ``leadstats sync d1``: thin wrappers over
-:mod:`leadstats.sources.d1` and :mod:`leadstats.sources.ae`."""
+:mod:`leadstats.sources.d1` and :mod:`leadstats.sources.analytics_engine`."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import typer
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
 from ..errors import InputError, LeadStatsError
-from ..sources.ae import import_ae
+from ..sources.analytics_engine import import_ae
 from ..sources.d1 import D1ImportReport, import_d1
 from ..sources.d1 import Progress as RowProgress
 from ..sources.mapping import load_mapping

@@ -7,7 +7,6 @@ import sys
 
 import typer
 
-from ..errors import StoreError
 from .common import DbOption, app, console, handle_errors, open_service
 
 
@@ -29,8 +28,5 @@ def info(db: str | None = DbOption, fmt: str = typer.Option("table", "--format",
 def optimize(db: str | None = DbOption) -> None:
     """Rewrite the events in time order (after importing out-of-order history) so reports prune better."""
     with open_service(db, must_exist=True) as ls:
-        rewrite = getattr(ls.store, "optimize", None)
-        if rewrite is None:
-            raise StoreError(f"the {ls.store.backend} backend keeps its own order; nothing to do")
-        rewrite()
-        console.print(f"optimized {ls.store.count():,} events")
+        events = ls.optimize()
+    console.print(f"optimized {events:,} events")

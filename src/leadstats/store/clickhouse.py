@@ -39,6 +39,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import StoreError
+from ..ingest.pipeline import first_per_id
 from ..ingest.validate import STORE_SCHEMA
 from ..model.report import ReportQuery
 from ..model.schema import ENGAGEMENT_LABELS, EVENT_COLUMNS, EVENT_TYPES
@@ -156,17 +157,6 @@ class Driver(Protocol):
     def close(self) -> None: ...
 
 
-def first_per_id(batch: pa.Table) -> pa.Table:
-    """Keep the first row of each ``event_id`` (the contract: the same id twice is stored once)."""
-    ids = batch.column("event_id")
-    if len(pc.unique(ids)) == batch.num_rows:
-        return batch
-    pos = pa.table({"event_id": ids, "__pos": pa.array(range(batch.num_rows), pa.int64())})
-    firsts = pos.group_by("event_id", use_threads=False).aggregate([("__pos", "min")])
-    keep = pc.sort_indices(firsts.column("__pos_min"))
-    return batch.take(pc.take(firsts.column("__pos_min"), keep))
-
-
 def to_store_schema(table: pa.Table) -> pa.Table:
     """Cast a scanned table to ``STORE_SCHEMA`` (naive UTC timestamps, plain strings, int64 weight)."""
     cols = []
@@ -266,6 +256,38 @@ class ClickHouseBase:
                     )
                 self._db.insert(self._events, batch)  # MergeTree sorts each part by its key itself
         return AppendResult(batch.num_rows, n - batch.num_rows)
+
+    def delete(self, ids: list[str]) -> int:
+        """Remove the events with these ids (a lightweight DELETE, visible to reads at once)."""
+        if self.read_only:
+            raise StoreError("this store was opened read-only")
+        if not ids:
+            return 0
+        with self._write_lock:
+            found = self._existing_ids(pa.table({"event_id": pa.array(ids, pa.string())}))
+            gone = sorted(set(found.to_pylist()) & set(ids))
+            if gone:
+                self._db.command(f"TRUNCATE TABLE {self._stage}")
+                self._db.insert(self._stage, pa.table({"event_id": pa.array(gone, pa.string())}))
+                self._db.command(f"DELETE FROM {self._events} WHERE event_id IN (SELECT event_id FROM {self._stage})")
+                self._db.command(f"TRUNCATE TABLE {self._stage}")
+        return len(gone)
+
+    def primary_lead_ids(self, lead_ids: list[str], id_prefix: str) -> set[str]:
+        """Which of ``lead_ids`` (as stored) have a stored primary event whose id starts with ``id_prefix``."""
+        if not lead_ids:
+            return set()
+        with self._write_lock:  # the staging table is shared with append
+            self._db.command(f"TRUNCATE TABLE {self._stage}")
+            self._db.insert(self._stage, pa.table({"event_id": pa.array(sorted(set(lead_ids)), pa.string())}))
+            rows = self._db.rows(
+                f"SELECT DISTINCT lead_id FROM {self._events} WHERE event_type = 'primary'"
+                " AND startsWith(event_id, {p:String})"
+                f" AND lead_id IN (SELECT event_id FROM {self._stage})",
+                {"p": id_prefix},
+            )
+            self._db.command(f"TRUNCATE TABLE {self._stage}")
+        return {r[0] for r in rows}
 
     def stored_ids(self, ids: list[str]) -> set[str]:
         if not ids:

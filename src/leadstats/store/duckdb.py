@@ -264,11 +264,57 @@ class DuckDBStore:
                 self._weighted = True
         return AppendResult(accepted, n - accepted)
 
+    def delete(self, ids: list[str]) -> int:
+        """Remove the events with these ids, and their counts from the rollup, in one transaction."""
+        if self.read_only:
+            raise StoreError("this store was opened read-only")
+        if not ids:
+            return 0
+        with self._write_lock:
+            con = self._con
+            con.register("__ids", pa.table({"event_id": pa.array(ids, pa.string())}))
+            try:
+                con.execute("BEGIN TRANSACTION")
+                try:
+                    con.execute(
+                        """CREATE OR REPLACE TEMP TABLE __gone AS SELECT * FROM events
+                           WHERE id_hash IN (SELECT hash(event_id) FROM __ids)
+                             AND event_id IN (SELECT event_id FROM __ids)"""
+                    )
+                    row = con.execute("SELECT count(*) FROM __gone").fetchone()
+                    gone = int(row[0]) if row else 0
+                    if gone:
+                        self._update_rollup(con, "__gone", sign=-1)
+                        con.execute(
+                            """DELETE FROM events WHERE id_hash IN (SELECT id_hash FROM __gone)
+                               AND event_id IN (SELECT event_id FROM __gone)"""
+                        )
+                    con.execute("DROP TABLE __gone")
+                    con.execute("COMMIT")
+                except BaseException:
+                    con.execute("ROLLBACK")
+                    raise
+            finally:
+                con.unregister("__ids")
+        return gone
+
+    def primary_lead_ids(self, lead_ids: list[str], id_prefix: str) -> set[str]:
+        """Which of ``lead_ids`` (as stored) have a stored primary event whose id starts with ``id_prefix``."""
+        if not lead_ids:
+            return set()
+        rows = self._cursor().execute(
+            """SELECT DISTINCT lead_id FROM events WHERE event_type = 'primary' AND starts_with(event_id, $2)
+               AND lead_id IN (SELECT unnest($1::VARCHAR[]))""",
+            [lead_ids, id_prefix],
+        ).fetchall()
+        return {r[0] for r in rows}
+
     @staticmethod
-    def _update_rollup(con: duckdb.DuckDBPyConnection, source: str) -> None:
+    def _update_rollup(con: duckdb.DuckDBPyConnection, source: str, sign: int = 1) -> None:
         conds = metric_conditions(lambda name: name, None)
         names = list(conds)
-        sums = ", ".join(f"coalesce(sum(weight) FILTER (WHERE {conds[m] or 'true'}), 0)" for m in names)
+        neg = "-" if sign < 0 else ""
+        sums = ", ".join(f"{neg}coalesce(sum(weight) FILTER (WHERE {conds[m] or 'true'}), 0)" for m in names)
         updates = ", ".join(f'"{m}" = rollup_15m."{m}" + excluded."{m}"' for m in names)
         con.execute(
             f"""INSERT INTO rollup_15m

@@ -1,35 +1,10 @@
-"""Import the lead-capture D1 database (CONTRACT §6): a SQLite file, a wrangler dump, or the REST API.
-
->>> import leadstats
->>> from leadstats.sources.d1 import import_d1
->>> ls = leadstats.connect(":memory:")
->>> report = import_d1(ls, "d1.sqlite")          # doctest: +SKIP
->>> report.accepted, report.error_count          # doctest: +SKIP
-(1234, 0)
-
-How it stays exact:
-
-- Event ids come from table and primary key (``d1:LeadSubmissions:123``, ``d1:Leads:7`` for a legacy
-  lead), so a row imported twice is stored once, whatever the source (file, dump or REST).
-- Each table is read in primary-key order in pages; after a page is stored, the table's watermark (its
-  last key) is saved in the store's state. A rerun starts after the watermark; a run killed between
-  storing a page and saving its watermark re-reads that page, and the ids make that harmless.
-- ``full=True`` reads everything again (new rows are added, stored ones are skipped as duplicates).
-- A Leads row counts as a legacy lead (a ``primary`` of its own) when no LeadSubmissions row with
-  IsPrimaryLead = 1 points at it at the time it is read. Submissions are read first; should a lead's
-  primary submission arrive only after the lead was counted as legacy, that submission is skipped
-  ("superseded"), so the lead is never counted twice.
-- A row whose time (or IsPrimaryLead) cannot be read is reported as (table, key, column, value) and
-  skipped; the import goes on. Values reported are only those columns, never contact details.
-"""
+"""The D1 importer: reads each table in pages through a source, hands rows to the ingest pipeline."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import queue
 import re
-import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -40,13 +15,15 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..errors import InputError
-from ..model.schema import EVENT_COLUMNS
-from ..service import LeadStats
-from .d1_source import D1Source, Page, open_source
-from .d1_sql import (
+from ...errors import InputError, LeadStatsError
+from ...ingest.pipeline import LEAD_ID_SECRET_KEY, hash_lead_id
+from ...model.schema import EVENT_COLUMNS
+from ...service import LeadStats
+from .readers import D1Source, Page, open_source
+from .sql import (
     TABLE_ORDER,
     TablePlan,
+    count_sql,
     keys_sql,
     page_sql,
     plan_table,
@@ -54,12 +31,20 @@ from .d1_sql import (
     rows_by_keys_sql,
     transform_sql,
 )
-from .mapping import D1_REQUIRED, D1_TABLES, D1Mapping
+from ..mapping import D1_REQUIRED, D1_TABLES, D1Mapping
 
-SECRET_KEY = "lead_id_secret"
+SECRET_KEY = LEAD_ID_SECRET_KEY
 MAX_ERRORS_KEPT = 1000
 _CHUNK = 16_384  # rows per Arrow chunk: lets DuckDB spread a page over its threads
 _PREFIX = re.compile(r"^[A-Za-z0-9_.-]{1,40}$")
+
+class IncompleteImport(LeadStatsError):
+    """The source holds more rows than the import read: never a silent exit 0."""
+
+    code = "incomplete_import"
+    http_status = 500
+    exit_code = 1
+
 
 Progress = Callable[[str, int], None]  # (table, rows just stored) after each page, before its watermark
 
@@ -89,7 +74,8 @@ class TableStats:
     accepted: int = 0
     duplicates: int = 0
     skipped: int = 0
-    superseded: int = 0
+    superseded: int = 0  # LeadSubmissions: legacy-lead events replaced; Leads: rows with a stored primary
+    removed: int = 0  # stored legacy-lead events removed because their primary submission arrived
     cleared: int = 0  # rows whose EngagementLabel/VpnSuspected/SuspicionScore was unreadable and left empty
 
 
@@ -111,11 +97,12 @@ class D1ImportReport:
 
     @property
     def accepted(self) -> int:
-        return sum(t.accepted for t in self.tables.values())
+        """Net new events: stored minus the legacy-lead events their primary submissions replaced."""
+        return sum(t.accepted - t.removed for t in self.tables.values())
 
     @property
     def duplicates(self) -> int:
-        return sum(t.duplicates + t.superseded for t in self.tables.values())
+        return sum(t.duplicates for t in self.tables.values())
 
     def add_error(self, err: RowError) -> None:
         self.error_count += 1
@@ -124,8 +111,15 @@ class D1ImportReport:
 
     def summary(self) -> str:
         rate = f", {self.read / self.seconds:,.0f} rows/s" if self.seconds > 0 and self.read else ""
+        extra = ""
+        leads = self.tables.get("Leads") or next((t for n, t in self.tables.items() if n.lower() == "leads"), None)
+        replaced = sum(t.removed for t in self.tables.values())
+        if replaced:
+            extra += f", {replaced:,} legacy-lead events replaced by their primary submissions"
+        if leads is not None and leads.superseded:
+            extra += f", Leads rows with a stored primary submission: {leads.superseded:,} superseded"
         return (f"{self.source}: read {self.read:,} rows, imported {self.accepted:,} events, skipped"
-                f" {self.duplicates:,} already stored, {self.error_count:,} unreadable"
+                f" {self.duplicates:,} already stored, {self.error_count:,} unreadable{extra}"
                 f" ({self.seconds:.1f}s{rate})")
 
     def to_dict(self) -> dict[str, Any]:
@@ -144,40 +138,8 @@ class D1ImportReport:
 
 
 def lead_id_secret(ls: LeadStats) -> bytes:
-    """The store's HMAC key for ``lead_id``, made once (32 random bytes) and kept in the store's state."""
-    value = ls.store.get_state(SECRET_KEY)
-    if not value:
-        value = secrets.token_hex(32)
-        ls.store.set_state(SECRET_KEY, value)
-    return bytes.fromhex(value)
-
-
-def hash_lead_id(secret: bytes, lead_id: str) -> str:
-    """``lead_id`` as stored: hex HMAC-SHA256 of the LeadId text under the store's secret."""
-    import hmac
-
-    return hmac.new(secret, lead_id.encode(), hashlib.sha256).hexdigest()
-
-
-def hash_column(secret: bytes, raw: pa.ChunkedArray | pa.Array) -> pa.Array:
-    """Hash a column of LeadId texts, once per distinct value (a page holds few distinct leads)."""
-    import hmac
-
-    base = hmac.new(secret, digestmod=hashlib.sha256)
-    arr = raw.combine_chunks() if isinstance(raw, pa.ChunkedArray) else raw
-    if arr.null_count == len(arr):
-        return pa.nulls(len(arr), pa.string())
-    encoded = pc.dictionary_encode(arr.cast(pa.string()))
-    hashed: list[str | None] = []
-    add, fresh = hashed.append, base.copy
-    for value in encoded.dictionary.cast(pa.binary()).to_pylist():
-        if value is None:
-            add(None)
-            continue
-        h = fresh()
-        h.update(value)
-        add(h.hexdigest())
-    return pc.take(pa.array(hashed, pa.string()), encoded.indices)
+    """The store's HMAC key for ``lead_id`` (kept for callers of the old name: ``ls.lead_id_secret()``)."""
+    return ls.lead_id_secret()
 
 
 def _prefetch(make: Callable[[], Iterator[Page]], depth: int = 2) -> Iterator[Page]:
@@ -226,6 +188,7 @@ class _Job:
     good: pa.Table | None
     count: int
     last_key: Any
+    replaces: list[str] = field(default_factory=list)  # legacy-lead event ids this page's primaries replace
 
 
 class _Writer:
@@ -274,14 +237,14 @@ class _Run:
         self.report = D1ImportReport(source.label, full=full)
         self.con = duckdb.connect(":memory:")
         self.con.execute("SET TimeZone = 'UTC'")
-        self.secret = lead_id_secret(ls)
-        self.legacy_stored = ls.store.get_state(self.state_key("legacy")) == "1"
+        self.legacy_stored = ls.get_state(self.state_key("legacy")) == "1"
+        self.short: list[str] = []
 
     def state_key(self, table: str) -> str:
         return f"import:{self.prefix}:{table}"
 
     def watermark(self, table: str) -> Any:
-        raw = self.ls.store.get_state(self.state_key(table))
+        raw = self.ls.get_state(self.state_key(table))
         return None if raw is None else json.loads(raw)
 
     def save_watermark(self, table: str, key: Any) -> None:
@@ -292,7 +255,7 @@ class _Run:
                     return
             except TypeError:
                 pass
-        self.ls.store.set_state(self.state_key(table), json.dumps(key))
+        self.ls.set_state(self.state_key(table), json.dumps(key))
 
     def pages(self, sql_for: Callable[[Any], str], after: Any, limit: int) -> Iterator[Page]:
         while True:
@@ -315,12 +278,20 @@ class _Run:
                 chunks.append(_tokens(page.lines))
         return pa.concat_arrays(chunks) if chunks else pa.array([], pa.string())
 
-    def legacy_pages(self, plan: TablePlan, primary: pa.Array, after: Any) -> Iterator[Page]:
-        """Pages of Leads rows without a primary submission: scan the keys, then fetch only those rows."""
+    def legacy_pages(self, plan: TablePlan, primary: pa.Array, after: Any, stats: TableStats) -> Iterator[Page]:
+        """Pages of Leads rows without a primary submission, in the source or already stored (a
+        per-table export of LeadSubmissions imported before): scan the keys, then fetch only those rows."""
         by_keys = rows_by_keys_sql(plan)
+        check_store = self.ls.get_state(self.state_key("LeadSubmissions")) is not None
         for keys in self.pages(lambda a: keys_sql(plan, a), after, self.source.page_size):
             tokens = _tokens(keys.lines)
             legacy = pc.filter(tokens, pc.invert(pc.is_in(tokens, value_set=primary)))
+            if check_store and len(legacy):
+                raw = {_raw_identity(t): t for t in legacy.to_pylist()}
+                stored = self.ls.primary_lead_ids(list(raw), f"{self.prefix}:LeadSubmissions:")
+                if stored:
+                    stats.superseded += len(stored)
+                    legacy = pc.filter(legacy, pc.invert(pc.is_in(legacy, pa.array([raw[x] for x in stored]))))
             lines = pa.array([], pa.string())
             if len(legacy):
                 ids = "[" + ",".join(legacy.to_pylist()) + "]"
@@ -354,45 +325,41 @@ class _Run:
                 stats.skipped += 1
             out = out.filter(pc.invert(bad_mask))
         stats.cleared += int(pc.sum(out.column("__dropped_attr").cast(pa.int64())).as_py() or 0)
-        if plan.table == "LeadSubmissions" and out.num_rows and self.legacy_stored:
-            gone = self.superseded(out.column("__lead_raw"))
-            if gone:
-                keep = pc.fill_null(pc.invert(pc.is_in(out.column("__lead_raw"), pa.array(sorted(gone)))), True)
-                stats.superseded += out.num_rows - int(pc.sum(keep.cast(pa.int64())).as_py() or 0)
-                out = out.filter(keep)
         if not out.num_rows:
             return None
-        out = out.set_column(out.schema.get_field_index("lead_id"), "lead_id",
-                             hash_column(self.secret, out.column("lead_id")))
-        return out.select([c for c in EVENT_COLUMNS if c in out.column_names] + ["__key"])
+        return out.select([c for c in EVENT_COLUMNS if c in out.column_names] + ["__key", "__lead_raw"])
 
-    def superseded(self, raw: pa.ChunkedArray) -> set[str]:
-        """Primary submissions whose lead was already stored as a legacy lead (see the module doc)."""
-        stored_ids = getattr(self.ls.store, "stored_ids", None)
-        if stored_ids is None:  # a read-only backend never gets here; be safe anyway
-            return set()
-        leads = pc.unique(raw).drop_null().to_pylist()
-        found = stored_ids(sorted(f"{self.prefix}:Leads:{x}" for x in leads))
-        return {str(e).rsplit(":", 1)[1] for e in found}
+    def replaced(self, good: pa.Table) -> list[str]:
+        """Stored legacy-lead events (``d1:Leads:<LeadId>``) of the leads whose primary submission is in
+        this page: the submission replaces them, as if both tables had been imported together."""
+        if not self.legacy_stored:
+            return []
+        leads = pc.unique(good.column("__lead_raw")).drop_null().to_pylist()
+        return sorted(self.ls.stored_ids([f"{self.prefix}:Leads:{x}" for x in leads]))
 
     def write(self, job: _Job) -> None:
         """Writer thread: validate and store one page, then record its watermark (never before)."""
         if job.good is not None and job.good.num_rows:
-            events = job.good.drop_columns(["__key"])
-            checked = self.ls.validator.validate(events, pa.array(range(events.num_rows), pa.int64()))
-            if checked.errors:
+            events = job.good.drop_columns(["__key", "__lead_raw"])
+            if job.plan.table == "LeadSubmissions":
+                # Remove first: a crash in between re-reads this page (no watermark yet) and stores it then.
+                removed = self.ls.delete_events(self.replaced(job.good))
+                job.stats.removed += removed
+                job.stats.superseded += removed
+            if job.plan.table == "Leads" and not self.legacy_stored:
+                self.ls.set_state(self.state_key("legacy"), "1")  # before the rows: a crash stays safe
+                self.legacy_stored = True
+            # The one ingest pipeline: validate, hash lead_id, first per id, stored ids, append.
+            result = self.ls.ingest_table(events, pa.array(range(events.num_rows), pa.int64()))
+            if result.rejected:
                 keys = job.good.column("__key")
-                for rec in checked.errors:
+                for rec in result.rejected:
                     job.stats.skipped += 1
                     column = job.plan.time_column if rec.field == "occurred_at" else rec.field
                     self.report.add_error(RowError(job.plan.actual, _key(keys[rec.row].as_py()), column, None,
                                                    rec.message))
-            result = self.ls.store.append(checked.good)
             job.stats.accepted += result.accepted
             job.stats.duplicates += result.duplicates
-            if job.plan.table == "Leads" and result.accepted and not self.legacy_stored:
-                self.ls.store.set_state(self.state_key("legacy"), "1")
-                self.legacy_stored = True
         if self.progress:
             self.progress(job.plan.actual, job.count)
         self.save_watermark(job.plan.table, job.last_key)
@@ -404,12 +371,25 @@ class _Run:
         sql = transform_sql(plan, self.mapping, self.prefix)
         if plan.table == "Leads":
             primary = self.primary_ids(have, after)
-            pages = _prefetch(lambda: self.legacy_pages(plan, primary, after))
+            pages = _prefetch(lambda: self.legacy_pages(plan, primary, after, stats))
         else:
             pages = _prefetch(lambda: self.pages(lambda a: page_sql(plan, a), after, self.source.page_size))
+        expected = self.count_rows(plan, after)
+        read_before = stats.read
         for page in pages:
             good = self.prepare_page(plan, page, sql, stats)
             writer.put(_Job(plan, stats, good, page.count, page.last_key))
+        if expected is not None and stats.read - read_before < expected:
+            self.short.append(f"{plan.actual}: the source holds {expected:,} rows"
+                              f"{' after the watermark' if after is not None else ''}, the import read"
+                              f" {stats.read - read_before:,}")
+
+    def count_rows(self, plan: TablePlan, after: Any) -> int | None:
+        """How many rows the source holds after ``after`` (read before the pages, so rows written during
+        the import can only add to what is read)."""
+        sql = count_sql(plan, after)
+        page = self.source.page(sql, ([after] if after is not None else []) + [1])
+        return None if page.last_key is None else int(page.last_key)
 
     def run(self) -> D1ImportReport:
         started = time.perf_counter()
@@ -435,10 +415,17 @@ class _Run:
                 self.import_table(plan, have, writer)
         finally:
             writer.close()
+        if self.short:
+            raise IncompleteImport(f"{self.source.label}: rows were lost while reading: " + "; ".join(self.short)
+                                   + ". What was read is stored; nothing was counted twice. Please report this"
+                                   " source's shape (table definitions) so it can be read in full.")
         for name, stats in self.report.tables.items():
-            if stats.superseded:
-                self.report.notes.append(f"{name}: {stats.superseded} primary submissions of leads already"
-                                         " counted as legacy leads were skipped")
+            if stats.removed:
+                self.report.notes.append(f"{name}: {stats.removed} primary submissions replaced the legacy-lead"
+                                         " events stored for their leads (each lead still counts once)")
+            elif stats.superseded:
+                self.report.notes.append(f"Leads rows with a stored primary submission: {stats.superseded}"
+                                         " superseded (not counted as legacy leads)")
             if stats.cleared:
                 self.report.notes.append(f"{name}: {stats.cleared} rows had an unreadable EngagementLabel,"
                                          " VpnSuspected or SuspicionScore, left empty")
@@ -452,6 +439,12 @@ class _Run:
 def _tokens(lines: pa.Array) -> pa.Array:
     """``'[123]\\n'`` -> ``'123'``: the JSON text of the only element of one-element arrays."""
     return pc.utf8_slice_codeunits(pc.utf8_rtrim_whitespace(lines), 1, -1)
+
+
+def _raw_identity(token: str) -> str:
+    """A key token (JSON text) as the LeadId text the transform reads: ``'5'`` -> ``5``, ``'"a"'`` -> ``a``."""
+    value = json.loads(token)
+    return value if isinstance(value, str) else str(value)
 
 
 def _key(value: Any) -> Any:

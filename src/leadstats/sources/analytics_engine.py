@@ -33,7 +33,6 @@ import pyarrow as pa
 from ..errors import InputError
 from ..ingest.validate import RecordError
 from ..service import LeadStats
-from .d1 import hash_column, lead_id_secret
 from .mapping import AE_COLUMNS, AEMapping
 
 BATCH = 50_000
@@ -199,10 +198,9 @@ class _Batch:
         v["lead_id"].append(None if lead in (None, "") else str(lead))
         return None
 
-    def table(self, secret: bytes) -> pa.Table:
-        cols = {k: pa.array(vals, pa.string()) for k, vals in self.values.items()}
-        cols["lead_id"] = hash_column(secret, pa.chunked_array([cols["lead_id"]]))
-        return pa.table(cols)
+    def table(self) -> pa.Table:
+        """The rows as columns; ``lead_id`` raw (the ingest pipeline hashes it)."""
+        return pa.table({k: pa.array(vals, pa.string()) for k, vals in self.values.items()})
 
 
 def import_ae(ls: LeadStats, path: str, mapping: AEMapping | None = None) -> AEImportReport:
@@ -210,13 +208,12 @@ def import_ae(ls: LeadStats, path: str, mapping: AEMapping | None = None) -> AEI
     mapping = mapping or AEMapping()
     report = AEImportReport(path)
     seen: Counter[str] = Counter()
-    secret = lead_id_secret(ls) if mapping.columns.get("lead_id") else b""
     batch = _Batch(mapping)
 
     def flush() -> None:
         nonlocal batch
         if batch.rows:
-            result = ls.ingest_table(batch.table(secret), pa.array(batch.rows, pa.int64()))
+            result = ls.ingest_table(batch.table(), pa.array(batch.rows, pa.int64()))
             report.accepted += result.accepted
             report.duplicates += result.duplicates
             report.errors.extend(result.rejected)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .mapping import PAYLOAD_FIELDS, D1Mapping, quote_ident
+from ..mapping import PAYLOAD_FIELDS, D1Mapping, quote_ident
 
 SLOTS = (
     "key", "flag", "time", "enquiry", "project", "source", "referer", "payload",
@@ -153,6 +153,13 @@ def keys_sql(plan: TablePlan, after: object) -> str:
     key = f"r.{quote_ident(plan.key)}"
     where = f"WHERE {key} > ?" if after is not None else ""
     return f"SELECT {key} AS k, json_array({key}) AS j FROM {quote_ident(plan.actual)} r {where} ORDER BY {key} LIMIT ?"
+
+
+def count_sql(plan: TablePlan, after: object) -> str:
+    """How many rows the table holds after key ``after`` (as ``k``; parameters: [after?, limit])."""
+    key = f"r.{quote_ident(plan.key)}"
+    where = f"WHERE {key} > ?" if after is not None else ""
+    return f"SELECT count(*) AS k, json_array(count(*)) AS j FROM {quote_ident(plan.actual)} r {where} LIMIT ?"
 
 
 def rows_by_keys_sql(plan: TablePlan) -> str:

@@ -24,8 +24,8 @@ import sqlite3
 from collections.abc import Iterator
 from typing import Any
 
-from ..errors import InputError
-from .mapping import D1_FULL_COLUMNS, quote_ident
+from ...errors import InputError
+from ..mapping import D1_FULL_COLUMNS, quote_ident
 
 _STR = r"'[^']*(?:''[^']*)*'"
 _NUM = r"[-+]?(?:0[xX][0-9a-fA-F]+|(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)"

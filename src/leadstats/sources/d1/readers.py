@@ -18,9 +18,9 @@ from typing import Any, Protocol
 
 import pyarrow as pa
 
-from ..errors import InputError
-from .files import split_lines
-from .mapping import D1_TABLES, D1Mapping
+from ...errors import InputError
+from ..files import split_lines
+from ..mapping import D1_TABLES, D1Mapping
 
 SQLITE_SUFFIXES = (".sqlite", ".sqlite3", ".db", ".db3")
 DUMP_SUFFIXES = (".sql",)
@@ -99,11 +99,11 @@ def open_source(spec: str, mapping: D1Mapping | None = None, *, page_size: int |
     mapping = mapping or D1Mapping()
     source: D1Source
     if spec.startswith("d1://"):
-        from .d1_rest import RestSource
+        from .rest import RestSource
 
         source = RestSource.from_url(spec)
     elif spec.lower().endswith(DUMP_SUFFIXES):
-        from .d1_dump import load_dump
+        from .dump import load_dump
 
         keep = {mapping.table(t): mapping.column(t, cols[0]) for t, cols in D1_TABLES.items()}
         source = SQLiteSource(connection=load_dump(spec, keep), label=spec)

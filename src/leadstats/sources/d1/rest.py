@@ -20,9 +20,9 @@ from typing import Any
 import httpx
 import pyarrow as pa
 
-from ..errors import AuthError, InputError, UpstreamError
-from .d1_source import Page
-from .mapping import quote_ident
+from ...errors import AuthError, InputError, UpstreamError
+from .readers import Page
+from ..mapping import quote_ident
 
 DEFAULT_BASE = "https://api.cloudflare.com/client/v4"
 BASE_ENV = "LEADSTATS_CLOUDFLARE_API_BASE"
