@@ -112,3 +112,100 @@ def test_dump_is_never_executed(tmp_path: Path) -> None:
     bad.write_text("INSERT INTO \"TestingLeads\" VALUES(1, load_extension('/tmp/x.so'));\n")
     with pytest.raises(InputError, match=r"bad.sql:1: .*load_extension\(\) is not allowed"):
         load_dump(str(bad), {"TestingLeads": "Id"})
+
+
+def _hostile_dump(db: Path, out: Path) -> None:
+    """The dump of ``db`` with what real dumps and hand edits hold: a block comment with an apostrophe
+    inside CREATE TABLE, quoted identifiers, BEGIN/COMMIT, a view and a trigger holding ';', ANALYZE and
+    sqlite_stat1 rows, a comment between statements."""
+    dump_sql(db, out)
+    text = out.read_text()
+    text = text.replace("CREATE TABLE Leads (", "CREATE TABLE \"Leads\" ( /* the lead's row; one per person */", 1)
+    text = text.replace("ProjectSource      TEXT,", "ProjectSource      TEXT /* the lead's source */,", 1)
+    text = text.replace("PRAGMA defer_foreign_keys=TRUE;", "PRAGMA defer_foreign_keys=TRUE;\nBEGIN TRANSACTION;\n"
+                        "/* it's a dump;\n   written by hand */", 1)
+    text += (
+        "CREATE VIEW \"v;x\" AS SELECT 'a;b' AS c /* don't */;\n"
+        "CREATE TRIGGER trg AFTER INSERT ON TestingLeads BEGIN\n"
+        "  INSERT INTO TestingLeads (ProjectName, ReceivedAt) VALUES ('x;y', '2026-03-07T00:00:00Z');\n"
+        "END;\n"
+        "ANALYZE;\n"
+        "INSERT INTO sqlite_stat1 VALUES('Leads','idx_leads_created','10 1');\n"
+        "INSERT INTO \"TestingLeads\" (\"Id\",\"ProjectName\",\"ReceivedAt\") VALUES(900,'it''s /* not a comment',"
+        "'2026-03-07T02:00:00Z'); -- a trailing comment with an apostrophe: it's fine\n"
+        "COMMIT;\n"
+    )
+    out.write_text(text)
+
+
+def test_hostile_dump_loses_no_rows(tmp_path: Path) -> None:
+    """Issue 11.3: a /* ... */ comment holding an apostrophe used to swallow the INSERTs after it."""
+    db = tmp_path / "d1.sqlite"
+    build_small(db)
+    dump = tmp_path / "dump.sql"
+    _hostile_dump(db, dump)
+    import sqlite3
+
+    con = sqlite3.connect(db)
+    con.execute("INSERT INTO TestingLeads (Id, ProjectName, ReceivedAt) VALUES"
+                " (900, 'it''s /* not a comment', '2026-03-07T02:00:00Z')")
+    con.commit()
+    con.close()
+    from_file, from_dump = str(tmp_path / "a.duckdb"), str(tmp_path / "b.duckdb")
+    with leadstats.connect(from_file) as ls:
+        a = import_d1(ls, str(db))
+    with leadstats.connect(from_dump) as ls:
+        b = import_d1(ls, str(dump))
+    assert a.read == b.read and a.accepted == b.accepted == 19
+    assert b.tables["Leads"].read == a.tables["Leads"].read > 0
+    assert full_report(from_file) == full_report(from_dump)
+
+
+def test_statements_follow_sqlite_rules() -> None:
+    lines = [
+        "CREATE TABLE \"a;b\" (x TEXT /* it's; */, [y;z] INT, `w;` INT);\n",
+        "/* only a comment */\n",
+        "CREATE TRIGGER t AFTER INSERT ON x BEGIN\n",
+        "  INSERT INTO y VALUES (1);\n",
+        "END;\n",
+        "INSERT INTO x VALUES ('a /* b'); -- it's\n",
+    ]
+    got = [s for _, s in statements(iter(lines))]
+    assert got[0] == "CREATE TABLE \"a;b\" (x TEXT  , [y;z] INT, `w;` INT);\n"
+    assert got[1].startswith("CREATE TRIGGER") and got[1].rstrip().endswith("END;")
+    assert got[2].startswith("INSERT INTO x VALUES ('a /* b');")
+    assert parse_create("x TEXT  , [y;z] INT, `w;` INT") == [("x", "TEXT"), ("y;z", "INT"), ("w;", "INT")]
+
+
+def test_dump_ending_inside_a_comment_fails_loudly(tmp_path: Path, db_path: str) -> None:
+    from typer.testing import CliRunner
+
+    from leadstats.cli import app
+
+    dump = tmp_path / "cut.sql"
+    dump.write_text(
+        'CREATE TABLE "TestingLeads" (Id INTEGER PRIMARY KEY, ReceivedAt TEXT, ProjectName TEXT);\n'
+        "/* an unclosed comment\n"
+        "INSERT INTO \"TestingLeads\" VALUES(1,'2026-03-07T01:00:00Z','ok');\n"
+    )
+    result = CliRunner().invoke(app, ["import", "d1", str(dump), "--db", db_path])
+    assert result.exit_code != 0
+    assert "cut.sql:2: the dump ends inside a statement" in result.output
+
+
+def test_short_read_fails_with_exit_1(tmp_path: Path, db_path: str) -> None:
+    """Rows the pages cannot reach (two rows with one key across a page boundary) fail the import."""
+    from typer.testing import CliRunner
+
+    from leadstats.cli import app
+
+    dump = tmp_path / "dup.sql"
+    dump.write_text(
+        'CREATE TABLE "TestingLeads" (Id INTEGER, ReceivedAt TEXT, ProjectName TEXT);\n'
+        "INSERT INTO \"TestingLeads\" VALUES(1,'2026-03-07T01:00:00Z','ok');\n"
+        "INSERT INTO \"TestingLeads\" VALUES(1,'2026-03-07T01:00:00Z','twin');\n"
+        "INSERT INTO \"TestingLeads\" VALUES(2,'2026-03-07T02:00:00Z','ok');\n"
+    )
+    result = CliRunner().invoke(app, ["import", "d1", str(dump), "--db", db_path, "--batch-size", "1"])
+    assert result.exit_code == 1, result.output
+    assert "the source holds 3 rows, the import read 2" in result.output

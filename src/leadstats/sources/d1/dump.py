@@ -35,7 +35,7 @@ _TUPLE = rf"\(\s*{_LIT}(?:\s*,\s*{_LIT})*\s*\)"
 _LITERAL_VALUES = re.compile(rf"{_TUPLE}(?:\s*,\s*{_TUPLE})*\s*")
 _IDENT = r'(?:"(?:[^"]|"")+"|`[^`]+`|\[[^\]]+\]|[A-Za-z_][\w$]*)'
 _INSERT = re.compile(
-    rf"INSERT\s+(?:OR\s+\w+\s+)?INTO\s+(?:{_IDENT}\s*\.\s*)?(?P<table>{_IDENT})\s*"
+    rf"(?:INSERT\s+(?:OR\s+\w+\s+)?|REPLACE\s+)INTO\s+(?:{_IDENT}\s*\.\s*)?(?P<table>{_IDENT})\s*"
     r"(?:\((?P<cols>[^()]*)\))?\s*VALUES\s*(?P<values>.*?)\s*;\s*$",
     re.IGNORECASE | re.DOTALL,
 )
@@ -103,56 +103,64 @@ def parse_create(body: str) -> list[tuple[str, str]]:
     return cols
 
 
-_LINE_PARTS = re.compile(r"'[^']*'?|--[^\n]*|[^'-]+|-")
+# One token of SQL text: a string, a quoted identifier, a comment, or a run of anything else.
+_PARTS = re.compile(
+    r"'[^']*(?:''[^']*)*'|\"[^\"]*(?:\"\"[^\"]*)*\"|`[^`]*`|\[[^\]]*\]|--[^\n]*|/\*.*?\*/"
+    r"|[^'\"`\[\-/]+|.",
+    re.DOTALL,
+)
 
 
-def _strip_comment(line: str, in_string: bool) -> tuple[str, bool]:
-    """Drop a ``--`` comment that is outside any string; also says whether the line ends inside one."""
-    out = []
-    pos = 0
-    if in_string:  # finish the string carried over from the previous line
-        end = line.find("'")
-        while end != -1 and line[end + 1: end + 2] == "'":
-            end = line.find("'", end + 2)
-        if end == -1:
-            return line, True
-        out.append(line[: end + 1])
-        pos = end + 1
-    for m in _LINE_PARTS.finditer(line, pos):
+def strip_comments(text: str) -> tuple[str, bool]:
+    """``text`` with ``--`` comments dropped (their newline kept) and ``/* */`` comments made one space,
+    outside strings and quoted identifiers (SQLite's rules); and whether it ends inside a string, a
+    quoted identifier or a block comment (the statement then goes on)."""
+    if "--" not in text and "/*" not in text:
+        return text, False
+    out: list[str] = []
+    for m in _PARTS.finditer(text):
         part = m.group(0)
         if part.startswith("--"):
-            out.append("\n" if part.endswith("\n") or line.endswith("\n") else "")
-            break
+            continue
+        if part.startswith("/*"):
+            out.append(" ")
+            continue
+        if part in ("'", '"', "`", "[") or part == "/" and text.startswith("/*", m.start()):
+            return "".join(out) + text[m.start():], True  # an unterminated string, identifier or comment
         out.append(part)
-        if part.startswith("'") and (len(part) == 1 or not part.endswith("'")):
-            return "".join(out) + line[m.end():], True
     return "".join(out), False
 
 
-def statements(lines: Iterator[str]) -> Iterator[tuple[int, str]]:
-    """``(first line number, text)`` of each statement, ``--`` comments dropped; a ``;`` inside a string
-    does not end one."""
+def statements(lines: Iterator[str], label: str = "dump") -> Iterator[tuple[int, str]]:
+    """``(first line number, text)`` of each statement, comments dropped. A statement ends where SQLite
+    says one does (:func:`sqlite3.complete_statement`): a ``;`` inside a string, a quoted identifier or a
+    comment does not end it, and a ``CREATE TRIGGER`` ends at its ``END;``."""
     buf: list[str] = []
-    quotes = 0
     start = 0
-    trigger = False
     for no, line in enumerate(lines, 1):
         if not buf:
             stripped = line.lstrip()
             if not stripped or stripped.startswith("--"):
                 continue
             start = no
-            trigger = bool(re.match(r"CREATE\s+(TEMP\w*\s+)?TRIGGER", stripped, re.IGNORECASE))
-        if "--" in line:
-            line, _ = _strip_comment(line, quotes % 2 == 1)
         buf.append(line)
-        quotes += line.count("'")
-        tail = line.rstrip()
-        if quotes % 2 == 0 and tail.endswith(";") and (not trigger or tail.upper().endswith("END;")):
-            yield start, "".join(buf)
-            buf, quotes = [], 0
+        if not line.rstrip().endswith((";", "*/")) and "--" not in line:
+            continue
+        text = "".join(buf)
+        clean, open_token = strip_comments(text)
+        if not open_token and not clean.strip():
+            buf = []  # only comments so far
+            continue
+        if open_token or not sqlite3.complete_statement(clean):
+            continue
+        buf = []
+        if clean.strip():
+            yield start, clean
     if buf and "".join(buf).strip():
-        yield start, "".join(buf)
+        clean, open_token = strip_comments("".join(buf))
+        if clean.strip():
+            what = "an unclosed string, quoted name or /* comment" if open_token else "no final ;"
+            raise InputError(f"{label}:{start}: the dump ends inside a statement ({what}): its rows were not read")
 
 
 # -- the slow path: evaluate the few expressions dumps use ---------------------------------------------
@@ -375,18 +383,32 @@ def load_dump(path: str, keep: dict[str, str | None]) -> sqlite3.Connection:
         raise InputError(f"{path}: {exc.strerror or exc}") from None
     try:
         loader.con.execute("BEGIN")
-        for line, stmt in statements(fh):
-            head = stmt.lstrip()[:12].upper()
-            if head.startswith("INSERT"):
-                m = _INSERT.match(stmt.lstrip())
-                if not m:
-                    raise InputError(f"{path}:{line}: cannot read this INSERT statement")
-                loader.insert(line, m)
-            elif head.startswith("CREATE"):
-                c = _CREATE.match(stmt.lstrip())
-                if c and unquote(c.group("table")) in keep:
-                    loader.flush()
-                    loader.create(unquote(c.group("table")), parse_create(c.group("body")))
+        for line, stmt in statements(fh, path):
+            _load_statement(loader, path, line, stmt.lstrip())
         return loader.finish()
     finally:
         fh.close()
+
+
+_HIDDEN_INSERT = re.compile(r"\bINSERT\s+(?:OR\s+\w+\s+)?INTO\b", re.IGNORECASE)
+_SKIPPED_WITH_INSERTS = re.compile(r"CREATE\s+(?:TEMP\w*\s+)?(?:TRIGGER|VIEW)\b", re.IGNORECASE)
+
+
+def _load_statement(loader: _Loader, path: str, line: int, stmt: str) -> None:
+    """Load one statement's rows (INSERT into a kept table) or table definition; skip everything else
+    (PRAGMA, BEGIN/COMMIT, ANALYZE, indexes, triggers, views, ``sqlite_stat1``/``sqlite_sequence``)."""
+    head = stmt[:12].upper()
+    if head.startswith(("INSERT", "REPLACE")):
+        m = _INSERT.match(stmt)
+        if not m:
+            raise InputError(f"{path}:{line}: cannot read this INSERT statement")
+        loader.insert(line, m)
+    elif head.startswith("CREATE"):
+        c = _CREATE.match(stmt)
+        if c and unquote(c.group("table")) in loader.keep:
+            loader.flush()
+            loader.create(unquote(c.group("table")), parse_create(c.group("body")))
+        elif not c and not _SKIPPED_WITH_INSERTS.match(stmt) and _HIDDEN_INSERT.search(stmt):
+            raise InputError(f"{path}:{line}: cannot read this statement, which holds an INSERT")
+    elif _HIDDEN_INSERT.search(stmt) and not head.startswith(("EXPLAIN", "WITH")):
+        raise InputError(f"{path}:{line}: cannot read this statement, which holds an INSERT: rows would be lost")
