@@ -158,3 +158,28 @@ def test_empty_and_unreadable_files(tmp_path: Path, db_path: str, body: str, cod
     path.write_text(body)
     res = runner.invoke(app, ["import", "ae", str(path), "--db", db_path])
     assert res.exit_code == code and message in res.output, res.output
+
+
+def test_cut_export_is_refused(tmp_path: Path, db_path: str) -> None:
+    """Issue 11.8: an export cut by LIMIT would store a silently partial window."""
+    path = tmp_path / "cut.json"
+    write_json(path, ROWS)
+    doc = json.loads(path.read_text())
+    doc["rows_before_limit_at_least"] = 50
+    path.write_text(json.dumps(doc))
+    res = runner.invoke(app, ["import", "ae", str(path), "--db", db_path])
+    assert res.exit_code != 0
+    assert "holds 7 of at least 50 rows (cut by a LIMIT)" in res.output
+    with leadstats.connect(db_path) as ls:
+        assert ls.count() == 0
+
+
+def test_non_lead_data_points_are_skipped_with_a_count(tmp_path: Path, db_path: str) -> None:
+    page_views = [dict(ae_row("2026-03-07 09:00:00", 5, primary=""), blob4="/pricing") for _ in range(3)]
+    page_views.append(dict(ae_row("2026-03-07 09:30:00", 1, primary="", event_type="page_view")))
+    export = write_json(tmp_path / "mixed.json", ROWS + page_views)
+    res = runner.invoke(app, ["import", "ae", str(export), "--db", db_path])
+    assert res.exit_code == 0, res.output
+    assert "skipped 4 non-lead data points" in res.output
+    with leadstats.connect(db_path, read_only=True) as ls:
+        assert ls.report(*DAY).totals["received"] == expected(ROWS)["received"]

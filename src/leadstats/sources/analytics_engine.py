@@ -15,6 +15,10 @@ points in one export stay two events; re-importing the same or an overlapping ex
 so nothing is added twice. Limits (see docs/importing.md): identical data points must be either all in an
 export or all outside it (true for any export bounded by time, since identical points share their
 timestamp; not for one cut by ``LIMIT``), and AE must return the same sampled rows each time.
+
+A FORMAT JSON export cut by a ``LIMIT`` (``rows`` < ``rows_before_limit_at_least``) is refused. Data points
+of another shape in the dataset (page views: no known ``event_type`` blob and no primary flag) are
+skipped and counted in the summary line; they do not fail the import.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ import pyarrow as pa
 
 from ..errors import InputError
 from ..ingest.validate import RecordError
+from ..model.schema import EVENT_TYPES
 from ..service import LeadStats
 from .mapping import AE_COLUMNS, AEMapping
 
@@ -49,6 +54,7 @@ class AEImportReport:
     accepted: int = 0
     duplicates: int = 0
     events: int = 0  # sum of _sample_interval over the rows read (what the rows stand for)
+    not_leads: int = 0  # data points of another shape (page views...): no event type and no primary flag
     errors: list[RecordError] = field(default_factory=list)
 
     def error_lines(self) -> Iterator[str]:
@@ -56,8 +62,11 @@ class AEImportReport:
             yield f"{self.path}: row {err.row}: {err.field}: {err.message}"
 
     def summary(self) -> str:
+        other = (f", skipped {self.not_leads:,} non-lead data points (no event type, no primary flag)"
+                 if self.not_leads else "")
         return (f"{self.path}: read {self.rows:,} rows standing for {self.events:,} events, imported"
-                f" {self.accepted:,} rows, skipped {self.duplicates:,} already stored, rejected {len(self.errors):,}")
+                f" {self.accepted:,} rows, skipped {self.duplicates:,} already stored{other},"
+                f" rejected {len(self.errors):,}")
 
 
 def _number(value: Any) -> float | None:
@@ -150,9 +159,35 @@ def _rows(path: str) -> Iterator[tuple[int, Any]]:
         return
     if not isinstance(doc, dict) or not isinstance(doc.get("data"), list):
         raise InputError(f"{path}: no \"data\" list: expected FORMAT JSON or FORMAT JSONEachRow output")
+    _refuse_cut(path, doc)
     names = [m.get("name") for m in doc.get("meta") or [] if isinstance(m, dict)]
     for n, row in enumerate(doc["data"], 1):
         yield n, dict(zip(names, row, strict=False)) if isinstance(row, list) else row
+
+
+def _refuse_cut(path: str, doc: dict[str, Any]) -> None:
+    """A FORMAT JSON answer cut by a LIMIT (``rows`` < ``rows_before_limit_at_least``) is refused, as the
+    live Analytics Engine backend refuses it: importing it would store a silently partial window."""
+    held = len(doc["data"])
+    rows = _number(doc.get("rows"))
+    before = _number(doc.get("rows_before_limit_at_least"))
+    if before is not None and before > min(held, rows if rows is not None else held):
+        raise InputError(
+            f"{path}: the export holds {held:,} of at least {int(before):,} rows (cut by a LIMIT): export a"
+            " shorter window or raise the LIMIT; nothing was imported"
+        )
+
+
+_LEAD_TYPES = frozenset(t.lower() for t in EVENT_TYPES)
+
+
+def is_lead_point(row: dict[str, Any], cols: dict[str, str | None]) -> bool:
+    """False for data points of another shape in the same dataset (page views...): no known event type
+    and no primary flag. Such points are skipped and counted, not rejected."""
+    type_col, flag_col = cols.get("event_type"), cols.get("primary_flag")
+    event_type = str(row.get(type_col) or "").strip().lower().replace("-", "_") if type_col else ""
+    flag = str(row.get(flag_col) or "").strip() if flag_col else ""
+    return event_type in _LEAD_TYPES or flag != ""
 
 
 class _Batch:
@@ -223,6 +258,9 @@ def import_ae(ls: LeadStats, path: str, mapping: AEMapping | None = None) -> AEI
         report.rows += 1
         if not isinstance(row, dict):
             report.errors.append(RecordError(n, None, "record", "is not a JSON object"))
+            continue
+        if not is_lead_point(row, mapping.columns):
+            report.not_leads += 1
             continue
         weight = _number(row.get(mapping.columns.get("weight") or "_sample_interval"))
         report.events += int(weight) if weight and weight >= 1 else 1
