@@ -156,20 +156,34 @@ def _local_times(
     return np.asarray(utc, dtype=np.int64)
 
 
-def generate(spec: DemoSpec, batch_size: int = 250_000) -> Iterator[pa.Table]:
-    """Yield the demo events as store-schema Arrow tables, in time order."""
-    rng = np.random.default_rng(spec.seed)
-    end = spec.end or datetime.now(UTC)
-    end_us = to_us(end if end.tzinfo else end.replace(tzinfo=UTC))
-    start_us = end_us - spec.days * 86_400 * US
-    offset = 19_800 * US  # IST has no DST: one constant offset
+@dataclass
+class _Draw:
+    """Every per-event draw of one demo dataset (numpy arrays of length ``events``)."""
+
+    etype: np.ndarray
+    ts: np.ndarray
+    project: np.ndarray
+    camp: np.ndarray
+    low: np.ndarray
+    hot: np.ndarray
+    place: np.ndarray
+    width: int
+    label: np.ndarray
+    vpn: np.ndarray
+    score: np.ndarray
+    page: np.ndarray
+    cta: np.ndarray
+    lead: np.ndarray
+
+
+def _draw_traffic(rng: np.random.Generator, spec: DemoSpec, start_us: int, end_us: int,
+                  offset: int) -> dict[str, np.ndarray]:
+    """Campaign, event type, time and project of every event, the planted bot burst appended last."""
     n = spec.events
     burst = PLANTED["bot_burst"]
     n_burst = int(n * burst["share_of_events"])
     n_main = n - n_burst
-
-    campaign_w = np.array([c[3] for c in CAMPAIGNS])
-    camp = _pick(rng, campaign_w, n_main)
+    camp = _pick(rng, np.array([c[3] for c in CAMPAIGNS]), n_main)
     low_q = np.array([c[2] == PLANTED["low_quality_campaign"] for c in CAMPAIGNS])[camp]
     hot_c = np.array([c[2] == PLANTED["hot_campaign"] for c in CAMPAIGNS])[camp]
     # Event types: bots and blocked IPs arrive at any hour; the planted low-quality campaign draws more.
@@ -180,40 +194,46 @@ def generate(spec: DemoSpec, batch_size: int = 250_000) -> Iterator[pa.Table]:
     ts = np.empty(n_main, np.int64)
     ts[human] = _local_times(rng, int(human.sum()), start_us, end_us, HOURLY, offset)
     ts[~human] = _local_times(rng, int((~human).sum()), start_us, end_us, np.ones(24), offset)
-
     # The bot burst: uniform over its local hours, three days before the end.
-    end_day = (end_us + offset) // (86_400 * US)
-    burst_day = end_day - burst["days_before_end"]
+    burst_day = (end_us + offset) // (86_400 * US) - burst["days_before_end"]
     h0, h1 = burst["local_hours"]
     burst_ts = (burst_day * 86_400 + h0 * 3600) * US - offset + rng.integers(0, (h1 - h0) * 3600 * US, n_burst)
+    project = np.concatenate([_pick(rng, np.array([p[1] for p in PROJECTS]), n_main), np.zeros(n_burst, int)])
+    return {
+        "project": project,
+        "camp": np.concatenate([camp, np.full(n_burst, len(CAMPAIGNS))]),  # the burst: plain direct traffic
+        "etype": np.concatenate([etype, np.full(n_burst, 4)]),
+        "ts": np.concatenate([ts, burst_ts]),
+        "low": np.concatenate([low_q, np.zeros(n_burst, bool)]),
+        "hot": np.concatenate([hot_c, np.zeros(n_burst, bool)]),
+    }
 
-    project_w = np.array([p[1] for p in PROJECTS])
-    project = np.concatenate([_pick(rng, project_w, n_main), np.zeros(n_burst, int)])
-    direct_idx = len(CAMPAIGNS)  # the burst's "campaign": plain direct traffic
-    camp_all = np.concatenate([camp, np.full(n_burst, direct_idx)])
-    etype_all = np.concatenate([etype, np.full(n_burst, 4)])
-    ts_all = np.concatenate([ts, burst_ts])
-    low_all = np.concatenate([low_q, np.zeros(n_burst, bool)])
-    hot_all = np.concatenate([hot_c, np.zeros(n_burst, bool)])
-    total = n
 
+def _draw_places(rng: np.random.Generator, total: int) -> tuple[np.ndarray, int]:
+    """Country and city of every event, as ``geo * width + city index``."""
     geo = _pick(rng, np.array([g[2] for g in GEO]), total)
     width = max(len(g[3]) for g in GEO)
-    place = np.zeros(total, int)  # geo * width + city index
+    place = np.zeros(total, int)
     for gi, g in enumerate(GEO):
         mask = geo == gi
         place[mask] = gi * width + _pick(rng, np.array([c[2] for c in g[3]]), int(mask.sum()))
+    return place, width
 
+
+def _draw(spec: DemoSpec, start_us: int, end_us: int, offset: int) -> _Draw:
+    rng = np.random.default_rng(spec.seed)
+    t = _draw_traffic(rng, spec, start_us, end_us, offset)
+    total = spec.events
+    place, width = _draw_places(rng, total)
     # Quality: engagement, VPN and suspicion depend on the campaign.
     label_p = np.where(
-        hot_all[:, None],
+        t["hot"][:, None],
         [0.05, 0.20, 0.45, 0.30],
-        np.where(low_all[:, None], [0.72, 0.24, 0.03, 0.01], [0.38, 0.36, 0.19, 0.07]),
+        np.where(t["low"][:, None], [0.72, 0.24, 0.03, 0.01], [0.38, 0.36, 0.19, 0.07]),
     )
     label = np.minimum((rng.random(total)[:, None] > np.cumsum(label_p, axis=1)).sum(axis=1), 3)
-    is_submit = etype_all <= 1
-    vpn = rng.random(total) < np.where(low_all, 0.22, 0.05)
-    suspicious_draw = rng.random(total) < np.where(low_all, 0.42, 0.08)
+    vpn = rng.random(total) < np.where(t["low"], 0.22, 0.05)
+    suspicious_draw = rng.random(total) < np.where(t["low"], 0.42, 0.08)
     score = np.where(
         suspicious_draw,
         rng.integers(8, 20, total) * 5,
@@ -222,50 +242,70 @@ def generate(spec: DemoSpec, batch_size: int = 250_000) -> Iterator[pa.Table]:
     page = rng.integers(0, len(PAGES), total)
     cta = rng.integers(0, len(CTAS), total)
     lead = rng.integers(0, 2**40, total)
+    return _Draw(t["etype"], t["ts"], t["project"], t["camp"], t["low"], t["hot"], place, width, label, vpn,
+                 score, page, cta, lead)
 
-    referers = [f"https://{p[0].lower().replace(' ', '-')}.example.com/{page}" for p in PROJECTS for page in PAGES]
+
+def _names(width: int) -> dict[str, list[Any]]:
+    """The values the integer codes of a draw stand for."""
     places = [g[3][c] if c < len(g[3]) else (None, None, 0.0) for g in GEO for c in range(width)]
-    dicts: dict[str, list[Any]] = {
+    return {
         "project": [p[0] for p in PROJECTS],
         "source": [c[0] for c in CAMPAIGNS] + ["direct"],
         "utm_medium": [c[1] for c in CAMPAIGNS] + [None],
         "utm_campaign": [c[2] for c in CAMPAIGNS] + [None],
-        "referer": referers,
+        "referer": [f"https://{p[0].lower().replace(' ', '-')}.example.com/{page}" for p in PROJECTS for page in PAGES],
         "country": [g[0] for g in GEO for _ in range(width)],
         "phone": [g[1] for g in GEO for _ in range(width)],
         "region": [pl[0] for pl in places],
         "city": [pl[1] for pl in places],
     }
-    order = np.argsort(ts_all, kind="stable")
-    for lo in range(0, total, batch_size):
-        idx = order[lo : lo + batch_size]
-        submit = is_submit[idx]
-        c = camp_all[idx]
-        has_utm = np.array([m is not None for m in dicts["utm_medium"]])[c]
-        table = {
-            "event_id": pc.binary_join_element_wise(f"demo-{spec.seed}-", pc.cast(pa.array(idx), pa.string()), ""),
-            "event_type": _codes(etype_all[idx], list(TYPES)),
-            "occurred_at": pa.array(ts_all[idx], pa.timestamp("us")),
-            "project": _codes(project[idx], dicts["project"]),
-            "source": _codes(c, dicts["source"]),
-            "referer": _codes(project[idx] * len(PAGES) + page[idx], referers),
-            "cta": _codes(cta[idx], list(CTAS), ~submit),
-            "utm_source": _codes(c, dicts["source"], ~has_utm),
-            "utm_medium": _codes(c, dicts["utm_medium"]),
-            "utm_campaign": _codes(c, dicts["utm_campaign"]),
-            "utm_term": pa.nulls(len(idx), pa.string()),
-            "utm_content": pa.nulls(len(idx), pa.string()),
-            "engagement_label": _codes(label[idx], ["Cold", "Warm", "Hot", "Very Hot"], ~submit),
-            "vpn": pa.array(vpn[idx], mask=~submit),
-            "suspicion_score": pa.array(score[idx], mask=~submit),
-            "country": _codes(place[idx], dicts["country"]),
-            "region": _codes(place[idx], dicts["region"]),
-            "city": _codes(place[idx], dicts["city"]),
-            "phone_country_code": _codes(place[idx], dicts["phone"], ~submit),
-            "lead_id": pa.array(np.char.mod("%010x", lead[idx]), mask=~submit),
-            "weight": np.ones(len(idx), np.int64),
-        }
-        yield pa.table(table, schema=STORE_SCHEMA)
+
+
+def _table(d: _Draw, idx: np.ndarray, names: dict[str, list[Any]], seed: int) -> pa.Table:
+    """One batch (the events at ``idx``) in store schema."""
+    submit = d.etype[idx] <= 1
+    c = d.camp[idx]
+    place = d.place[idx]
+    has_utm = np.array([m is not None for m in names["utm_medium"]])[c]
+    table = {
+        "event_id": pc.binary_join_element_wise(f"demo-{seed}-", pc.cast(pa.array(idx), pa.string()), ""),
+        "event_type": _codes(d.etype[idx], list(TYPES)),
+        "occurred_at": pa.array(d.ts[idx], pa.timestamp("us")),
+        "project": _codes(d.project[idx], names["project"]),
+        "source": _codes(c, names["source"]),
+        "referer": _codes(d.project[idx] * len(PAGES) + d.page[idx], names["referer"]),
+        "cta": _codes(d.cta[idx], list(CTAS), ~submit),
+        "utm_source": _codes(c, names["source"], ~has_utm),
+        "utm_medium": _codes(c, names["utm_medium"]),
+        "utm_campaign": _codes(c, names["utm_campaign"]),
+        "utm_term": pa.nulls(len(idx), pa.string()),
+        "utm_content": pa.nulls(len(idx), pa.string()),
+        "engagement_label": _codes(d.label[idx], ["Cold", "Warm", "Hot", "Very Hot"], ~submit),
+        "vpn": pa.array(d.vpn[idx], mask=~submit),
+        "suspicion_score": pa.array(d.score[idx], mask=~submit),
+        "country": _codes(place, names["country"]),
+        "region": _codes(place, names["region"]),
+        "city": _codes(place, names["city"]),
+        "phone_country_code": _codes(place, names["phone"], ~submit),
+        "lead_id": pa.array(np.char.mod("%010x", d.lead[idx]), mask=~submit),
+        "weight": np.ones(len(idx), np.int64),
+    }
+    return pa.table(table, schema=STORE_SCHEMA)
+
+
+def generate(spec: DemoSpec, batch_size: int = 250_000) -> Iterator[pa.Table]:
+    """Yield the demo events as store-schema Arrow tables, in time order (``lead_id`` raw: the ingest
+    pipeline hashes it like any other)."""
+    end = spec.end or datetime.now(UTC)
+    end_us = to_us(end if end.tzinfo else end.replace(tzinfo=UTC))
+    start_us = end_us - spec.days * 86_400 * US
+    offset = 19_800 * US  # IST has no DST: one constant offset
+    d = _draw(spec, start_us, end_us, offset)
+    names = _names(d.width)
+    order = np.argsort(d.ts, kind="stable")
+    for lo in range(0, spec.events, batch_size):
+        yield _table(d, order[lo : lo + batch_size], names, spec.seed)
 
 
 def _codes(codes: np.ndarray, values: list[Any], null: np.ndarray | None = None) -> pa.Array:

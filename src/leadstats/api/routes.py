@@ -86,13 +86,13 @@ def _ls(request: Request) -> LeadStats:
 )
 async def healthz(request: Request) -> Response:
     ls = _ls(request)
-    await run_in_threadpool(ls.store.count)  # raises StoreError (503) when the store is unusable
+    await run_in_threadpool(ls.count)  # raises StoreError (503) when the store is unusable
     writer = request.app.state.writer
     return json_response(
         {
             "status": "ok",
             "version": __version__,
-            "backend": ls.store.backend,
+            "backend": ls.backend,
             "writer": "running" if writer.running else "idle",
         }
     )

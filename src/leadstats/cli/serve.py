@@ -91,7 +91,7 @@ def run_server(
         configure_logging(log_level)  # again: an extension may have installed its own handlers
         auth = "tokens" if api.state.auth.configured else "none (insecure-local)"
         url = f"http://{host}:{port}/"
-        log.info("serving", extra={"fields": {"url": url, "auth": auth, "store": ls.store.backend}})
+        log.info("serving", extra={"fields": {"url": url, "auth": auth, "store": ls.backend}})
         if on_ready:
             on_ready(url)
         config = uvicorn.Config(
