@@ -16,9 +16,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ...errors import InputError, LeadStatsError
-from ...ingest.pipeline import LEAD_ID_SECRET_KEY, hash_lead_id
+from ...ingest.pipeline import LEAD_ID_SECRET_KEY
 from ...model.schema import EVENT_COLUMNS
 from ...service import LeadStats
+from ..mapping import D1_REQUIRED, D1_TABLES, D1Mapping
 from .readers import D1Source, Page, open_source
 from .sql import (
     TABLE_ORDER,
@@ -31,7 +32,6 @@ from .sql import (
     rows_by_keys_sql,
     transform_sql,
 )
-from ..mapping import D1_REQUIRED, D1_TABLES, D1Mapping
 
 SECRET_KEY = LEAD_ID_SECRET_KEY
 MAX_ERRORS_KEPT = 1000

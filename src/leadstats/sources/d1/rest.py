@@ -21,8 +21,8 @@ import httpx
 import pyarrow as pa
 
 from ...errors import AuthError, InputError, UpstreamError
-from .readers import Page
 from ..mapping import quote_ident
+from .readers import Page
 
 DEFAULT_BASE = "https://api.cloudflare.com/client/v4"
 BASE_ENV = "LEADSTATS_CLOUDFLARE_API_BASE"
