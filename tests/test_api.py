@@ -258,6 +258,19 @@ def test_group_commit_answers_each_request_with_its_own_counts(ls: LeadStats) ->
     assert writer.commits < 20  # requests queued behind a commit were committed together
 
 
+def test_http_lead_id_is_stored_hashed_like_every_other_path(shared: tuple[TestClient, LeadStats]) -> None:
+    """Issue 16.17: the HTTP writer goes through the one pipeline, which stores lead_id's HMAC."""
+    from leadstats.ingest.pipeline import hash_lead_id
+
+    client, service = shared
+    body = [ev("lid-http-1", lead_id="lead-77"), ev("lid-http-2", kind="follow_up", lead_id="lead-77")]
+    assert client.post("/api/v1/events", json=body, headers=ING).json()["accepted"] == 2
+    service.ingest([ev("lid-py-1", kind="follow_up", lead_id="lead-77")])
+    rows = service.store.execute(  # type: ignore[attr-defined]
+        "SELECT DISTINCT lead_id FROM events WHERE event_id LIKE 'elid-%'")
+    assert rows == [(hash_lead_id(service.lead_id_secret(), "lead-77"),)]
+
+
 # -- reports ---------------------------------------------------------------------------------------
 def test_report_matches_the_engine(client: TestClient, store: LeadStats) -> None:
     seed(client)

@@ -241,3 +241,24 @@ def test_values_are_escaped_exactly(store: LeadStats) -> None:
         assert rest.totals["received"] == len(NASTY) - 1
         part = store.report("2026-03-09", "2026-03-10", filters=[["contains", "project", [value.upper()]]])
         assert part.totals["received"] >= 1, value
+
+
+def test_delete_events_and_primary_lead_lookup(store: LeadStats) -> None:
+    """What the D1 importer needs for per-table exports (issue 11.4), on every backend: removing a
+    stored event keeps every count exact, and stored primaries are found by their (hashed) lead."""
+    base = {"occurred_at": "2026-03-07T05:00:00Z", "project": "Skyline"}
+    result = store.ingest([
+        {**base, "event_id": "d1:Leads:5", "event_type": "primary", "lead_id": "5", "suspicion_score": 80},
+        {**base, "event_id": "d1:LeadSubmissions:9", "event_type": "primary", "lead_id": "6"},
+        {**base, "event_id": "x:1", "event_type": "follow_up", "lead_id": "5"},
+    ])
+    assert result.accepted == 3
+    assert store.primary_lead_ids(["5", "6", "7"], "d1:LeadSubmissions:") == {"6"}
+    assert store.primary_lead_ids(["5", "6"], "d1:Leads:") == {"5"}
+    assert store.delete_events(["d1:Leads:5", "nope"]) == 1
+    assert store.stored_ids(["d1:Leads:5", "x:1"]) == {"x:1"}
+    for bucket in (None, "15m"):
+        totals = store.report("2026-03-07", "2026-03-08", timezone="UTC", bucket=bucket).totals
+        assert (totals["primary"], totals["follow_up"], totals["suspicious"]) == (1, 1, 0), bucket
+    again = store.ingest([{**base, "event_id": "d1:Leads:5", "event_type": "primary", "lead_id": "5"}])
+    assert again.accepted == 1  # a removed id can be stored again
