@@ -143,7 +143,7 @@ def bench_group_commit(requests: int, size: int, repeat: int) -> dict[str, Any]:
                 rates[label].append(requests * size / (time.perf_counter() - started))
                 commits[label] = writer.commits - 1
                 writer.close()
-                assert ls.store.count() == requests * size + 1
+                assert ls.count() == requests * size + 1
                 ls.close()
     out: dict[str, Any] = {}
     for label, values in rates.items():
@@ -232,7 +232,7 @@ def bench_report(path: str, events: int, runs: int) -> dict[str, Any]:
     ls, built = store_for(path, events)
     if built:
         print(f"  built {events:,}-event store in {built:.1f} s")
-    stored = ls.store.count()
+    stored = ls.count()
     start, end = window(30)
     query = ReportQuery.create(start, end, timezone=IST, bucket="30m")
     engine = median_ms(lambda: ls.run(query), runs=runs, warmup=2)
