@@ -149,8 +149,11 @@ def parse_mapping(doc: dict[str, Any]) -> SourceMapping:
     unknown = set(doc) - {"d1", "ae"}
     if unknown:
         raise InputError(f"mapping: unknown section(s) {', '.join(sorted(unknown))}; use [d1...] and [ae...]")
+    return SourceMapping(_parse_d1(doc.get("d1", {})), _parse_ae(doc.get("ae", {})))
+
+
+def _parse_d1(d1_doc: Any) -> D1Mapping:
     d1 = D1Mapping()
-    d1_doc = doc.get("d1", {})
     if not isinstance(d1_doc, dict):
         raise InputError("mapping: [d1] must be a table")
     extra = set(d1_doc) - {"tables", "columns", "payload", "bot_reasons", "enquiry_utc_offset"}
@@ -161,8 +164,24 @@ def parse_mapping(doc: dict[str, Any]) -> SourceMapping:
         if value is None:
             raise InputError(f"mapping: [d1.tables] {key} cannot be empty")
         tables[key] = value
+    reasons = d1_doc.get("bot_reasons", list(d1.bot_reasons))
+    if not isinstance(reasons, list) or not all(isinstance(r, str) for r in reasons):
+        raise InputError("mapping: [d1] bot_reasons must be a list of strings")
+    offset = d1.enquiry_offset_minutes
+    if "enquiry_utc_offset" in d1_doc:
+        offset = parse_offset(str(d1_doc["enquiry_utc_offset"]))
+    return replace(
+        d1,
+        tables=tables,
+        columns=_parse_d1_columns(d1, d1_doc.get("columns", {})),
+        payload=_parse_payload(d1, d1_doc.get("payload", {})),
+        bot_reasons=tuple(r.strip().lower() for r in reasons),
+        enquiry_offset_minutes=offset,
+    )
+
+
+def _parse_d1_columns(d1: D1Mapping, col_doc: Any) -> dict[str, dict[str, str | None]]:
     columns = {t: dict(cols) for t, cols in d1.columns.items()}
-    col_doc = d1_doc.get("columns", {})
     if not isinstance(col_doc, dict):
         raise InputError("mapping: [d1.columns] must hold one table per D1 table, e.g. [d1.columns.Leads]")
     for table, names in col_doc.items():
@@ -173,8 +192,12 @@ def parse_mapping(doc: dict[str, Any]) -> SourceMapping:
             if value is None and key in D1_REQUIRED[table]:
                 raise InputError(f"mapping: [d1.columns.{table}] {key} is required and cannot be empty")
         columns[table].update(parsed)
+    return columns
+
+
+def _parse_payload(d1: D1Mapping, payload_doc: Any) -> dict[str, str]:
     payload = dict(d1.payload)
-    for key, value in _names(d1_doc.get("payload", {}), "d1.payload", PAYLOAD_FIELDS).items():
+    for key, value in _names(payload_doc, "d1.payload", PAYLOAD_FIELDS).items():
         if value is not None and re.search(r'["\\\x00-\x1f]', value):
             raise InputError(f"mapping: [d1.payload] {key}: a key with quotes, backslashes or control characters"
                              " cannot be read")
@@ -182,22 +205,11 @@ def parse_mapping(doc: dict[str, Any]) -> SourceMapping:
             payload.pop(key, None)
         else:
             payload[key] = value
-    reasons = d1_doc.get("bot_reasons", list(d1.bot_reasons))
-    if not isinstance(reasons, list) or not all(isinstance(r, str) for r in reasons):
-        raise InputError("mapping: [d1] bot_reasons must be a list of strings")
-    offset = d1.enquiry_offset_minutes
-    if "enquiry_utc_offset" in d1_doc:
-        offset = parse_offset(str(d1_doc["enquiry_utc_offset"]))
-    d1 = replace(
-        d1,
-        tables=tables,
-        columns=columns,
-        payload=payload,
-        bot_reasons=tuple(r.strip().lower() for r in reasons),
-        enquiry_offset_minutes=offset,
-    )
+    return payload
+
+
+def _parse_ae(ae_doc: Any) -> AEMapping:
     ae = AEMapping()
-    ae_doc = doc.get("ae", {})
     if not isinstance(ae_doc, dict) or set(ae_doc) - {"columns"}:
         raise InputError("mapping: [ae] holds only [ae.columns]")
     ae_cols = dict(ae.columns)
@@ -208,7 +220,7 @@ def parse_mapping(doc: dict[str, Any]) -> SourceMapping:
         if value is None and key == "occurred_at":
             raise InputError("mapping: [ae.columns] occurred_at cannot be empty")
         ae_cols[key] = value
-    return SourceMapping(d1, AEMapping(ae_cols))
+    return AEMapping(ae_cols)
 
 
 def load_mapping(path: str | Path | None) -> SourceMapping:

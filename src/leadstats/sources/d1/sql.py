@@ -14,6 +14,7 @@ Positions in the packed array (``SLOTS``) are the contract between the two halve
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..mapping import PAYLOAD_FIELDS, D1Mapping, quote_ident
@@ -83,22 +84,11 @@ def plan_table(table: str, mapping: D1Mapping, have: dict[str, list[str] | None]
                               "SubmissionId" if table == "LeadSubmissions" else "Id")
     assert key_name is not None
     key = f"r.{quote_ident(key_name)}"
-    leads_cols = have.get(mapping.table("Leads"))
-    join = ""
-    lead_alias = "l"
-    if table == "LeadSubmissions":
-        sub_lead = col(table, "r", "LeadId")
-        leads_key = mapping.column("Leads", "LeadId")
-        if sub_lead != "NULL" and leads_cols and leads_key in leads_cols:
-            join = (f" LEFT JOIN {quote_ident(mapping.table('Leads'))} l"
-                    f" ON l.{quote_ident(leads_key)} = {sub_lead}")
-    elif table == "Leads":
-        lead_alias = "r"
+    join = _leads_join(table, mapping, have, col)
+    lead_alias = "r" if table == "Leads" else "l"
 
     def lead(name: str) -> str:
-        if table == "Leads" or join:
-            return col("Leads", lead_alias, name)
-        return "NULL"
+        return col("Leads", lead_alias, name) if table == "Leads" or join else "NULL"
 
     payload_col = mapping.column(table, "PayloadJson") if table != "Leads" else None
     if payload_col is not None and payload_col not in present:
@@ -106,8 +96,42 @@ def plan_table(table: str, mapping: D1Mapping, have: dict[str, list[str] | None]
         payload_col = None
     time_name = "SubmittedAt" if table == "LeadSubmissions" else "CreatedAt" if table == "Leads" else "ReceivedAt"
     flag_name = {"LeadSubmissions": "IsPrimaryLead", "BlockedIPLeads": "Reason"}.get(table)
+    values = _slot_values(table, key, col, lead, time_name, flag_name, _payload_expr("r", payload_col, mapping))
+    select = (
+        f"SELECT {key} AS k, json_array({', '.join(values[s] for s in SLOTS)}) AS j"
+        f" FROM {quote_ident(actual)} r{join} {{where}} ORDER BY {key} LIMIT ?"
+    )
+    return TablePlan(
+        table=table,
+        actual=actual,
+        key=key_name,
+        select=select,
+        time_column=mapping.column(table, time_name) or time_name,
+        enquiry_column=mapping.column("Leads", "EnquiryDateTime") if table == "Leads" else None,
+        flag_column=mapping.column(table, flag_name) if flag_name else None,
+        missing=tuple(dict.fromkeys(missing)),
+        null_slots=frozenset(k for k, expr in values.items() if expr == "NULL"),
+    )
+
+
+def _leads_join(table: str, mapping: D1Mapping, have: dict[str, list[str] | None],
+                col: Callable[[str, str, str], str]) -> str:
+    """The LEFT JOIN of a submission to its Leads row, or "" (other tables, or no Leads table)."""
+    if table != "LeadSubmissions":
+        return ""
+    sub_lead = col(table, "r", "LeadId")
+    leads_key = mapping.column("Leads", "LeadId")
+    leads_cols = have.get(mapping.table("Leads"))
+    if sub_lead == "NULL" or not leads_cols or leads_key not in leads_cols:
+        return ""
+    return f" LEFT JOIN {quote_ident(mapping.table('Leads'))} l ON l.{quote_ident(leads_key)} = {sub_lead}"
+
+
+def _slot_values(table: str, key: str, col: Callable[[str, str, str], str], lead: Callable[[str], str],
+                 time_name: str, flag_name: str | None, payload: str) -> dict[str, str]:
+    """The SQLite expression of every slot: the row's own column, then PayloadJson, then its Leads row."""
     own = "ProjectSource" if table == "Leads" else "Source"
-    values = {
+    return {
         "key": key,
         "flag": col(table, "r", flag_name) if flag_name else "NULL",
         "time": col(table, "r", time_name),
@@ -115,7 +139,7 @@ def plan_table(table: str, mapping: D1Mapping, have: dict[str, list[str] | None]
         "project": f"coalesce({_txt(col(table, 'r', 'ProjectName'))}, {_txt(lead('ProjectName'))})",
         "source": f"coalesce({_txt(col(table, 'r', own))}, {_txt(lead('ProjectSource'))})",
         "referer": f"coalesce({_txt(col(table, 'r', 'Referer'))}, {_txt(lead('Referer'))})",
-        "payload": _payload_expr("r", payload_col, mapping),
+        "payload": payload,
         "country": lead("ContactCountryName"),
         "region": lead("ContactRegion"),
         "city": lead("ContactCity"),
@@ -125,22 +149,6 @@ def plan_table(table: str, mapping: D1Mapping, have: dict[str, list[str] | None]
         "suspicion_score": lead("SuspicionScore"),
         "lead": col(table, "r", "LeadId") if table in ("LeadSubmissions", "Leads") else "NULL",
     }
-    select = (
-        f"SELECT {key} AS k, json_array({', '.join(values[s] for s in SLOTS)}) AS j"
-        f" FROM {quote_ident(actual)} r{join} {{where}} ORDER BY {key} LIMIT ?"
-    )
-    flag_col = mapping.column(table, flag_name) if flag_name else None
-    return TablePlan(
-        table=table,
-        actual=actual,
-        key=key_name,
-        select=select,
-        time_column=mapping.column(table, time_name) or time_name,
-        enquiry_column=mapping.column("Leads", "EnquiryDateTime") if table == "Leads" else None,
-        flag_column=flag_col,
-        missing=tuple(dict.fromkeys(missing)),
-        null_slots=frozenset(k for k, expr in values.items() if expr == "NULL"),
-    )
 
 
 def page_sql(plan: TablePlan, after: object) -> str:
@@ -220,36 +228,39 @@ def enquiry_time_sql(m: str, offset_minutes: int) -> str:
             f" - INTERVAL ({offset_minutes}) MINUTE AS TIMESTAMPTZ) END")
 
 
+def _event_type_sql(plan: TablePlan, mapping: D1Mapping, v: dict[str, str]) -> str:
+    if plan.table == "LeadSubmissions":
+        num = f"TRY_CAST(trim({v['flag']}) AS DOUBLE)"
+        return f"CASE {num} WHEN 1 THEN 'primary' WHEN 0 THEN 'follow_up' END"
+    if plan.table == "Leads":
+        return "'primary'"
+    if plan.table == "TestingLeads":
+        return "'test'"
+    reasons = ", ".join("'" + r.replace("'", "''") + "'" for r in mapping.bot_reasons) or "NULL"
+    return f"CASE WHEN lower(trim({v['flag']})) IN ({reasons}) THEN 'bot' ELSE 'blocked' END"
+
+
+def _time_sql(plan: TablePlan, mapping: D1Mapping, v: dict[str, str]) -> tuple[str, str, str, str]:
+    """The event time, the EnquiryDateTime match struct, and the column/value reported when unreadable."""
+    when = utc_time_sql(v["time"])
+    time_col = plan.time_column.replace("'", "''")
+    if plan.table != "Leads":
+        return when, "NULL", f"'{time_col}'", v["time"]
+    when = f"coalesce({when}, {enquiry_time_sql('__m', mapping.enquiry_offset_minutes)})"
+    enq = (plan.enquiry_column or "EnquiryDateTime").replace("'", "''")
+    err_col = (f"CASE WHEN {v['enquiry']} IS NOT NULL THEN '{enq}' WHEN {v['time']} IS NOT NULL"
+               f" THEN '{time_col}' ELSE '{time_col}/{enq}' END")
+    return when, enquiry_match_sql(v["enquiry"]), err_col, f"coalesce({v['enquiry']}, {v['time']})"
+
+
 def transform_sql(plan: TablePlan, mapping: D1Mapping, prefix: str) -> str:
     """DuckDB SQL turning the page table ``__page(j)`` into event columns plus ``__key``, ``__err_col``,
-    ``__err_val`` and ``__lead_raw``; ``lead_id`` is still the raw LeadId (the caller hashes it)."""
+    ``__err_val`` and ``__lead_raw``; ``lead_id`` is still the raw LeadId (the ingest pipeline hashes it)."""
     v = {name: "NULL" if name in plan.null_slots else f"__v[{i}]" for name, i in _POS.items()}
     pay = {k: f"__p[{i + 1}]" for i, k in enumerate(PAYLOAD_FIELDS)}
     table = plan.table
-    if table == "LeadSubmissions":
-        num = f"TRY_CAST(trim({v['flag']}) AS DOUBLE)"
-        event_type = f"CASE {num} WHEN 1 THEN 'primary' WHEN 0 THEN 'follow_up' END"
-    elif table == "Leads":
-        event_type = "'primary'"
-    elif table == "TestingLeads":
-        event_type = "'test'"
-    else:
-        reasons = ", ".join("'" + r.replace("'", "''") + "'" for r in mapping.bot_reasons) or "NULL"
-        event_type = f"CASE WHEN lower(trim({v['flag']})) IN ({reasons}) THEN 'bot' ELSE 'blocked' END"
-    when = utc_time_sql(v["time"])
-    match = "NULL"
-    if table == "Leads":
-        match = enquiry_match_sql(v["enquiry"])
-        when = f"coalesce({when}, {enquiry_time_sql('__m', mapping.enquiry_offset_minutes)})"
-    time_col = plan.time_column.replace("'", "''")
-    if table == "Leads":
-        enq = (plan.enquiry_column or "EnquiryDateTime").replace("'", "''")
-        err_col = (f"CASE WHEN {v['enquiry']} IS NOT NULL THEN '{enq}' WHEN {v['time']} IS NOT NULL"
-                   f" THEN '{time_col}' ELSE '{time_col}/{enq}' END")
-        err_val = f"coalesce({v['enquiry']}, {v['time']})"
-    else:
-        err_col = f"'{time_col}'"
-        err_val = v["time"]
+    event_type = _event_type_sql(plan, mapping, v)
+    when, match, err_col, err_val = _time_sql(plan, mapping, v)
     flag_col = (plan.flag_column or "").replace("'", "''")
     type_err = f"WHEN __event_type IS NULL THEN '{flag_col}'" if table == "LeadSubmissions" else ""
     type_val = f"WHEN __event_type IS NULL THEN {v['flag']}" if table == "LeadSubmissions" else ""
