@@ -262,3 +262,20 @@ def test_delete_events_and_primary_lead_lookup(store: LeadStats) -> None:
         assert (totals["primary"], totals["follow_up"], totals["suspicious"]) == (1, 1, 0), bucket
     again = store.ingest([{**base, "event_id": "d1:Leads:5", "event_type": "primary", "lead_id": "5"}])
     assert again.accepted == 1  # a removed id can be stored again
+
+
+def test_replace_rows_and_lead_events(store: LeadStats) -> None:
+    """Per-table D1 exports complete stored submissions in place: replace keeps counts exact."""
+    base = {"occurred_at": "2026-03-07T05:00:00Z", "event_type": "primary"}
+    store.ingest([{**base, "event_id": "d1:LeadSubmissions:1", "lead_id": "7"},
+                  {**base, "event_id": "d1:LeadSubmissions:2", "lead_id": "8", "project": "Own"}])
+    rows = store.lead_events(["7", "9"], "d1:LeadSubmissions:")
+    assert rows.column("event_id").to_pylist() == ["d1:LeadSubmissions:1"]
+    filled = rows.set_column(rows.schema.get_field_index("project"), "project", pa.array(["Lead's"]))
+    filled = filled.set_column(filled.schema.get_field_index("suspicion_score"), "suspicion_score", pa.array([90.0]))
+    store.replace_rows(filled)
+    assert store.lead_events(["7"], "d1:LeadSubmissions:").column("project").to_pylist() == ["Lead's"]
+    for bucket in (None, "15m"):
+        got = store.report("2026-03-07", "2026-03-08", timezone="UTC", bucket=bucket, dimensions="project")
+        assert {r["project"]: r["primary"] for r in got.rows} == {"Lead's": 1, "Own": 1}
+        assert got.totals["suspicious"] == 1 and got.totals["primary"] == 2

@@ -265,6 +265,23 @@ class LeadStats:
         by_hash = {hash_lead_id(secret, x): x for x in raw}
         return {by_hash[h] for h in lookup(sorted(by_hash), id_prefix) if h in by_hash}
 
+    def lead_events(self, lead_ids: Sequence[str], id_prefix: str) -> pa.Table:
+        """Stored rows (store form: ``lead_id`` hashed) of these raw lead identities whose event ids start
+        with ``id_prefix``."""
+        raw = sorted(set(lead_ids))
+        lookup = getattr(self.store, "lead_events", None)
+        if not raw or lookup is None:
+            return STORE_SCHEMA.empty_table()
+        secret = self.lead_id_secret()
+        return lookup(sorted({hash_lead_id(secret, x) for x in raw}), id_prefix)
+
+    def replace_rows(self, batch: pa.Table) -> AppendResult:
+        """Store rows in store form (``lead_id`` already hashed) over the stored rows of the same ids."""
+        replace = getattr(self.store, "replace", None)
+        if replace is None:
+            raise StoreError(f"the {self.store.backend} backend cannot replace events")
+        return replace(first_per_id(batch.select(STORE_SCHEMA.names).cast(STORE_SCHEMA)))
+
     def count(self) -> int:
         """Stored events (sum of weights)."""
         return self.store.count()

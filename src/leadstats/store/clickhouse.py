@@ -273,6 +273,30 @@ class ClickHouseBase:
                 self._db.command(f"TRUNCATE TABLE {self._stage}")
         return len(gone)
 
+    def replace(self, batch: pa.Table) -> AppendResult:
+        """Store ``batch`` over the stored rows of the same ids (a delete, then an insert: not atomic here)."""
+        self.delete(batch.column("event_id").to_pylist())
+        return self.append(batch)
+
+    def lead_events(self, lead_ids: list[str], id_prefix: str) -> pa.Table:
+        """Stored rows (store schema) of these leads (``lead_id`` as stored) whose ids start with ``id_prefix``."""
+        cols = ", ".join(
+            f"CAST({c} AS Nullable(String)) AS {c}" if c in ("event_type", "engagement_label") else c
+            for c in EVENT_COLUMNS
+        )
+        with self._write_lock:  # the staging table is shared with append
+            self._db.command(f"TRUNCATE TABLE {self._stage}")
+            self._db.insert(self._stage, pa.table({"event_id": pa.array(sorted(set(lead_ids)), pa.string())}))
+            table = self._db.arrow(
+                f"SELECT {cols}, toInt64(weight) AS weight FROM {self._events} WHERE startsWith(event_id, {{p:String}})"
+                f" AND lead_id IN (SELECT event_id FROM {self._stage}) ORDER BY event_id",
+                {"p": id_prefix},
+            )
+            self._db.command(f"TRUNCATE TABLE {self._stage}")
+        if not table.num_columns:
+            return STORE_SCHEMA.empty_table()
+        return to_store_schema(table)
+
     def primary_lead_ids(self, lead_ids: list[str], id_prefix: str) -> set[str]:
         """Which of ``lead_ids`` (as stored) have a stored primary event whose id starts with ``id_prefix``."""
         if not lead_ids:

@@ -276,20 +276,7 @@ class DuckDBStore:
             try:
                 con.execute("BEGIN TRANSACTION")
                 try:
-                    con.execute(
-                        """CREATE OR REPLACE TEMP TABLE __gone AS SELECT * FROM events
-                           WHERE id_hash IN (SELECT hash(event_id) FROM __ids)
-                             AND event_id IN (SELECT event_id FROM __ids)"""
-                    )
-                    row = con.execute("SELECT count(*) FROM __gone").fetchone()
-                    gone = int(row[0]) if row else 0
-                    if gone:
-                        self._update_rollup(con, "__gone", sign=-1)
-                        con.execute(
-                            """DELETE FROM events WHERE id_hash IN (SELECT id_hash FROM __gone)
-                               AND event_id IN (SELECT event_id FROM __gone)"""
-                        )
-                    con.execute("DROP TABLE __gone")
+                    gone = self._delete_locked(con)
                     con.execute("COMMIT")
                 except BaseException:
                     con.execute("ROLLBACK")
@@ -297,6 +284,60 @@ class DuckDBStore:
             finally:
                 con.unregister("__ids")
         return gone
+
+    def replace(self, batch: pa.Table) -> AppendResult:
+        """Store ``batch`` over the stored rows of the same ids (one transaction: never both, never none)."""
+        if self.read_only:
+            raise StoreError("this store was opened read-only")
+        if batch.num_rows == 0:
+            return AppendResult(0, 0)
+        with self._write_lock:
+            con = self._con
+            con.register("__ids", batch.select(["event_id"]))
+            con.register("__batch", _time_ordered(batch))
+            try:
+                con.execute("BEGIN TRANSACTION")
+                try:
+                    self._delete_locked(con)
+                    result = self._append_locked(con, batch.num_rows)
+                    con.execute("COMMIT")
+                except BaseException:
+                    con.execute("ROLLBACK")
+                    raise
+            finally:
+                con.unregister("__ids")
+                con.unregister("__batch")
+        return result
+
+    def _delete_locked(self, con: duckdb.DuckDBPyConnection) -> int:
+        """Delete the stored events whose ids are in ``__ids``, subtracting them from the rollup."""
+        con.execute(
+            """CREATE OR REPLACE TEMP TABLE __gone AS SELECT * FROM events
+               WHERE id_hash IN (SELECT hash(event_id) FROM __ids) AND event_id IN (SELECT event_id FROM __ids)"""
+        )
+        row = con.execute("SELECT count(*) FROM __gone").fetchone()
+        gone = int(row[0]) if row else 0
+        if gone:
+            self._update_rollup(con, "__gone", sign=-1)
+            con.execute(
+                """DELETE FROM events WHERE id_hash IN (SELECT id_hash FROM __gone)
+                   AND event_id IN (SELECT event_id FROM __gone)"""
+            )
+        con.execute("DROP TABLE __gone")
+        return gone
+
+    def lead_events(self, lead_ids: list[str], id_prefix: str) -> pa.Table:
+        """Stored rows (store schema) of these leads (``lead_id`` as stored) whose ids start with ``id_prefix``."""
+        cols = ", ".join(
+            f'CAST("{c}" AS VARCHAR) AS "{c}"' if c in ("event_type", "engagement_label") else f'"{c}"'
+            for c in EVENT_COLUMNS
+        )
+        table = self._cursor().execute(
+            f"""SELECT {cols}, CAST(weight AS BIGINT) AS weight FROM events
+                WHERE starts_with(event_id, $2) AND lead_id IN (SELECT unnest($1::VARCHAR[])) ORDER BY event_id""",
+            [lead_ids or [""], id_prefix],
+        ).to_arrow_table()
+        return table
 
     def primary_lead_ids(self, lead_ids: list[str], id_prefix: str) -> set[str]:
         """Which of ``lead_ids`` (as stored) have a stored primary event whose id starts with ``id_prefix``."""

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import queue
 import re
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -20,6 +18,7 @@ from ...ingest.pipeline import LEAD_ID_SECRET_KEY
 from ...model.schema import EVENT_COLUMNS
 from ...service import LeadStats
 from ..mapping import D1_REQUIRED, D1_TABLES, D1Mapping
+from .pertable import SUBMISSIONS_WITHOUT_LEADS, SubmissionFiller
 from .readers import D1Source, Page, open_source
 from .sql import (
     TABLE_ORDER,
@@ -32,6 +31,7 @@ from .sql import (
     rows_by_keys_sql,
     transform_sql,
 )
+from .threads import Writer, prefetch
 
 SECRET_KEY = LEAD_ID_SECRET_KEY
 MAX_ERRORS_KEPT = 1000
@@ -76,6 +76,7 @@ class TableStats:
     skipped: int = 0
     superseded: int = 0  # LeadSubmissions: legacy-lead events replaced; Leads: rows with a stored primary
     removed: int = 0  # stored legacy-lead events removed because their primary submission arrived
+    completed: int = 0  # submissions given their lead's values from the store (per-table exports)
     cleared: int = 0  # rows whose EngagementLabel/VpnSuspected/SuspicionScore was unreadable and left empty
 
 
@@ -142,45 +143,6 @@ def lead_id_secret(ls: LeadStats) -> bytes:
     return ls.lead_id_secret()
 
 
-def _prefetch(make: Callable[[], Iterator[Page]], depth: int = 2) -> Iterator[Page]:
-    """Read the next pages in a thread while the current one is stored (SQLite and DuckDB both release
-    the GIL), keeping at most ``depth`` pages in memory."""
-    q: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def put(item: tuple[str, Any]) -> bool:
-        while not stop.is_set():
-            try:
-                q.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def run() -> None:
-        try:
-            for page in make():
-                if not put(("page", page)):
-                    return
-            put(("end", None))
-        except BaseException as exc:  # handed to the consumer, raised there
-            put(("error", exc))
-
-    thread = threading.Thread(target=run, name="d1-reader", daemon=True)
-    thread.start()
-    try:
-        while True:
-            kind, item = q.get()
-            if kind == "end":
-                return
-            if kind == "error":
-                raise item
-            yield item
-    finally:
-        stop.set()
-        thread.join(timeout=30)
-
-
 @dataclass
 class _Job:
     plan: TablePlan
@@ -188,43 +150,7 @@ class _Job:
     good: pa.Table | None
     count: int
     last_key: Any
-    replaces: list[str] = field(default_factory=list)  # legacy-lead event ids this page's primaries replace
-
-
-class _Writer:
-    """Runs ``write(job)`` for each job in order in a thread of its own, so that storing page n overlaps
-    reading and transforming page n+1. A failure stops the run at the next ``put`` or at ``close``."""
-
-    def __init__(self, write: Callable[[_Job], None], depth: int = 2) -> None:
-        self._write = write
-        self._q: queue.Queue[_Job | None] = queue.Queue(maxsize=depth)
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="d1-writer", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while True:
-            job = self._q.get()
-            if job is None:
-                return
-            if self._error is None:
-                try:
-                    self._write(job)
-                except BaseException as exc:  # raised again in the importing thread
-                    self._error = exc
-
-    def _check(self) -> None:
-        if self._error is not None:
-            raise self._error
-
-    def put(self, job: _Job) -> None:
-        self._check()
-        self._q.put(job)
-
-    def close(self) -> None:
-        self._q.put(None)
-        self._thread.join()
-        self._check()
+    lead_rows: pa.Table | None = None  # transformed Leads rows whose values complete stored submissions
 
 
 class _Run:
@@ -238,6 +164,9 @@ class _Run:
         self.con = duckdb.connect(":memory:")
         self.con.execute("SET TimeZone = 'UTC'")
         self.legacy_stored = ls.get_state(self.state_key("legacy")) == "1"
+        self.subs_alone = ls.get_state(self.state_key(SUBMISSIONS_WITHOUT_LEADS)) == "1"
+        self.has_leads = True  # set by run(): does the source have a Leads table?
+        self.filler = SubmissionFiller(ls, prefix)
         self.short: list[str] = []
 
     def state_key(self, table: str) -> str:
@@ -299,17 +228,22 @@ class _Run:
             yield Page(lines, keys.count, keys.last_key)
 
     # -- one page ----------------------------------------------------------------------------------
-    def prepare_page(self, plan: TablePlan, page: Page, sql: str, stats: TableStats) -> pa.Table | None:
-        """Transform one page into event columns plus ``__key``; report rows whose time is unreadable."""
+    def transform(self, page: Page, sql: str, stats: TableStats) -> pa.Table | None:
+        """One page as event columns plus ``__key``, ``__lead_raw`` and the unreadable-row columns."""
         stats.read += page.count
         if not len(page.lines):
             return None
         self.con.register("__page", pa.Table.from_batches(
             pa.table({"j": page.lines}).to_batches(max_chunksize=_CHUNK)))
         try:
-            out = self.con.sql(sql).to_arrow_table()
+            return self.con.sql(sql).to_arrow_table()
         finally:
             self.con.unregister("__page")
+
+    def readable(self, plan: TablePlan, out: pa.Table | None, stats: TableStats) -> pa.Table | None:
+        """The rows of a transformed page whose time and type can be read; the others are reported."""
+        if out is None:
+            return None
         bad_mask = pc.is_valid(out.column("__err_col"))
         if out.num_rows and pc.any(bad_mask).as_py():
             bad = out.filter(bad_mask)
@@ -329,6 +263,15 @@ class _Run:
             return None
         return out.select([c for c in EVENT_COLUMNS if c in out.column_names] + ["__key", "__lead_raw"])
 
+    def legacy_only(self, good: pa.Table, primary_raw: set[str], stats: TableStats) -> pa.Table | None:
+        """The Leads rows without a primary submission in the source or the store (see legacy_pages)."""
+        raw = [str(x) for x in good.column("__lead_raw").to_pylist()]
+        stored = self.ls.primary_lead_ids([x for x in raw if x not in primary_raw], f"{self.prefix}:LeadSubmissions:")
+        stats.superseded += len(stored)
+        keep = pa.array([x not in primary_raw and x not in stored for x in raw])
+        out = good.filter(keep)
+        return out if out.num_rows else None
+
     def replaced(self, good: pa.Table) -> list[str]:
         """Stored legacy-lead events (``d1:Leads:<LeadId>``) of the leads whose primary submission is in
         this page: the submission replaces them, as if both tables had been imported together."""
@@ -339,18 +282,27 @@ class _Run:
 
     def write(self, job: _Job) -> None:
         """Writer thread: validate and store one page, then record its watermark (never before)."""
+        if job.lead_rows is not None and job.lead_rows.num_rows:
+            job.stats.completed += self.filler.stored_submissions(job.lead_rows)
         if job.good is not None and job.good.num_rows:
             events = job.good.drop_columns(["__key", "__lead_raw"])
-            if job.plan.table == "LeadSubmissions":
-                # Remove first: a crash in between re-reads this page (no watermark yet) and stores it then.
-                removed = self.ls.delete_events(self.replaced(job.good))
-                job.stats.removed += removed
-                job.stats.superseded += removed
+            subs = job.plan.table == "LeadSubmissions"
+            if subs and not self.has_leads and not self.subs_alone:
+                self.ls.set_state(self.state_key(SUBMISSIONS_WITHOUT_LEADS), "1")  # before the rows
+                self.subs_alone = True
             if job.plan.table == "Leads" and not self.legacy_stored:
                 self.ls.set_state(self.state_key("legacy"), "1")  # before the rows: a crash stays safe
                 self.legacy_stored = True
             # The one ingest pipeline: validate, hash lead_id, first per id, stored ids, append.
-            result = self.ls.ingest_table(events, pa.array(range(events.num_rows), pa.int64()))
+            checked = self.ls.check_table(events, pa.array(range(events.num_rows), pa.int64()))
+            if subs and not self.has_leads and self.legacy_stored:
+                checked.good, done = self.filler.from_legacy_events(checked.good, events.column("lead_id"))
+                job.stats.completed += done
+            result = self.ls.commit(checked)[0]
+            if subs:  # after the submissions: a crash in between re-reads this page and removes them then
+                removed = self.ls.delete_events(self.replaced(job.good))
+                job.stats.removed += removed
+                job.stats.superseded += removed
             if result.rejected:
                 keys = job.good.column("__key")
                 for rec in result.rejected:
@@ -365,20 +317,26 @@ class _Run:
         self.save_watermark(job.plan.table, job.last_key)
 
     # -- one table ---------------------------------------------------------------------------------
-    def import_table(self, plan: TablePlan, have: dict[str, list[str] | None], writer: _Writer) -> None:
+    def import_table(self, plan: TablePlan, have: dict[str, list[str] | None], writer: Writer[_Job]) -> None:
         stats = self.report.tables.setdefault(plan.actual, TableStats())
         after = None if self.full else self.watermark(plan.table)
         sql = transform_sql(plan, self.mapping, self.prefix)
-        if plan.table == "Leads":
-            primary = self.primary_ids(have, after)
-            pages = _prefetch(lambda: self.legacy_pages(plan, primary, after, stats))
+        # Submissions stored earlier from a source without Leads: read every Leads row, to complete them.
+        complete = plan.table == "Leads" and self.ls.get_state(self.state_key(SUBMISSIONS_WITHOUT_LEADS)) == "1"
+        primary = self.primary_ids(have, after) if plan.table == "Leads" else pa.array([], pa.string())
+        if plan.table == "Leads" and not complete:
+            pages = prefetch(lambda: self.legacy_pages(plan, primary, after, stats))
         else:
-            pages = _prefetch(lambda: self.pages(lambda a: page_sql(plan, a), after, self.source.page_size))
+            pages = prefetch(lambda: self.pages(lambda a: page_sql(plan, a), after, self.source.page_size))
+        primary_raw = {_raw_identity(t) for t in primary.to_pylist()} if complete else set()
         expected = self.count_rows(plan, after)
         read_before = stats.read
         for page in pages:
-            good = self.prepare_page(plan, page, sql, stats)
-            writer.put(_Job(plan, stats, good, page.count, page.last_key))
+            rows = self.transform(page, sql, stats)
+            good = self.readable(plan, rows, stats)
+            if complete and good is not None:
+                good = self.legacy_only(good, primary_raw, stats)
+            writer.put(_Job(plan, stats, good, page.count, page.last_key, rows if complete else None))
         if expected is not None and stats.read - read_before < expected:
             self.short.append(f"{plan.actual}: the source holds {expected:,} rows"
                               f"{' after the watermark' if after is not None else ''}, the import read"
@@ -394,6 +352,7 @@ class _Run:
     def run(self) -> D1ImportReport:
         started = time.perf_counter()
         have = {self.mapping.table(t): self.source.table_columns(self.mapping.table(t)) for t in D1_TABLES}
+        self.has_leads = have.get(self.mapping.table("Leads")) is not None
         plans = []
         for table in TABLE_ORDER:
             plan = plan_table(table, self.mapping, have)
@@ -409,7 +368,7 @@ class _Run:
             if plan.missing:
                 self.report.notes.append(f"{actual}: no column {', '.join(plan.missing)}: read as empty")
             plans.append(plan)
-        writer = _Writer(self.write)
+        writer = Writer(self.write)
         try:
             for plan in plans:
                 self.import_table(plan, have, writer)
@@ -426,6 +385,9 @@ class _Run:
             elif stats.superseded:
                 self.report.notes.append(f"Leads rows with a stored primary submission: {stats.superseded}"
                                          " superseded (not counted as legacy leads)")
+            if stats.completed:
+                self.report.notes.append(f"{name}: {stats.completed} submissions took their lead's values from the"
+                                         " store (per-table exports), as one whole import would give them")
             if stats.cleared:
                 self.report.notes.append(f"{name}: {stats.cleared} rows had an unreadable EngagementLabel,"
                                          " VpnSuspected or SuspicionScore, left empty")
