@@ -23,6 +23,7 @@ import pytest
 
 import test_report as _issue2
 from conftest_backends import ALL_KINDS, CLICKHOUSE_KINDS, document, open_backend, random_events, random_query
+from leadstats.errors import QueryError
 from leadstats.ingest.validate import STORE_SCHEMA
 from leadstats.service import LeadStats
 from reference import evaluate
@@ -163,7 +164,9 @@ def test_null_groups_filters_and_local_dimensions(store: LeadStats) -> None:
     assert groups(dimensions=["project"], filters=[["contains", "project", ["o'brien \\"]]]) == [("O'Brien \\ x", 1)]
     assert groups(dimensions=["hour_of_day", "weekday"]) == [(11, 1, 2), (10, 1, 1), (11, 6, 1)]
     assert groups(dimensions=["weekday"], filters=[["is", "hour_of_day", [10]]]) == [(1, 1)]
-    assert groups(filters=[["is", "event_type", ["nope"]]]) == [(0,)]
+    # Issue 16.14: an unknown enum value is refused naming the value and the choices (it used to give 0).
+    with pytest.raises(QueryError, match="'nope'.*primary, follow_up"):
+        groups(filters=[["is", "event_type", ["nope"]]])
 
 
 def _batch(rows: list[dict[str, Any]]) -> pa.Table:
