@@ -26,9 +26,9 @@ from leadstats.api import create_app
 from leadstats.api.writer import GroupCommitWriter
 from leadstats.cli.serve import check_serve_config, is_loopback
 from leadstats.errors import InputError
+from leadstats.insights.summary import summary
 from leadstats.service import LeadStats
 from leadstats.settings import Settings
-from leadstats.summary import summary
 
 INGEST, READ, BOTH = "ingest-secret-1", "read-secret-1", "both-secret-1"
 ING = {"Authorization": f"Bearer {INGEST}"}

@@ -20,9 +20,9 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from .. import __version__
 from ..errors import QueryError
+from ..insights.summary import MAX_DAYS, summary
 from ..model.report import ReportQuery, ReportResult, parse_filter_expr
 from ..service import LeadStats
-from ..summary import MAX_DAYS, summary
 from .auth import Principal, open_route, require
 from .bodies import is_ndjson, split_events
 from .models import (

@@ -23,11 +23,10 @@ so its field names are part of the public contract (documented in ``docs/http-ap
 Rules:
 - "full local days": the current window is ``[today - N days, today)`` at local midnight in ``tz``;
   today (incomplete) is never counted. The previous window is the N days just before it.
-- Ratios are percentages from 0 to 100, rounded to 2 decimals, and ``null`` when the denominator is 0:
-  ``actual_pct`` = primary / received, ``hot_pct`` = hot / primary, ``bot_rate`` = (bot + blocked) /
-  received, ``vpn_pct`` = vpn / primary, ``suspicious_pct`` = suspicious / primary.
+- Ratios are the five rates of CONTRACT §2 (:data:`leadstats.model.rates.RATES`, the one definition):
+  shares in percent from 0 to 100, rounded to 2 decimals, ``null`` when the denominator is 0.
 - ``change`` = value - previous (percentage points for ratios); ``change_pct`` = relative change in
-  percent, ``null`` when previous is 0 or null.
+  percent (:func:`leadstats.model.rates.change_pct`), ``null`` when previous is 0 or null.
 - Top lists rank by primary in the current window (ties: name), skip groups with no primary events;
   a missing project or country is the group ``null``.
 
@@ -46,32 +45,26 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from .errors import QueryError
-from .model.report import ReportQuery, make_filter
-from .model.schema import DEFAULT_SUSPICIOUS_MIN
-from .model.timegrid import iso_local, local_midnight_us, zone
+from ..errors import QueryError
+from ..model.rates import RATE_BY_NAME, RATE_NAMES, RATES, change_pct, rate_values, share_pct
+from ..model.report import ReportQuery, make_filter
+from ..model.timegrid import iso_local, local_midnight_us, zone
+from ..model.vocabulary import DEFAULT_SUSPICIOUS_MIN
 
 if TYPE_CHECKING:
-    from .service import LeadStats
+    from ..service import LeadStats
+
+__all__ = ["MAX_DAYS", "RATIOS", "SUMMARY_METRICS", "change_block", "pct", "summary"]
 
 MAX_DAYS = 366
 COUNT_METRICS: tuple[str, ...] = ("received", "primary", "submissions")
-#: ratio name -> (numerator metrics, denominator metric)
-RATIOS: dict[str, tuple[tuple[str, ...], str]] = {
-    "actual_pct": (("primary",), "received"),
-    "hot_pct": (("hot",), "primary"),
-    "bot_rate": (("bot", "blocked"), "received"),
-    "vpn_pct": (("vpn",), "primary"),
-    "suspicious_pct": (("suspicious",), "primary"),
-}
-SUMMARY_METRICS: tuple[str, ...] = (*COUNT_METRICS, *RATIOS)
+#: rate name -> (numerator metrics, denominator metric), read from the one rate registry.
+RATIOS: dict[str, tuple[tuple[str, ...], str]] = {r.name: (r.numerator, r.denominator) for r in RATES}
+SUMMARY_METRICS: tuple[str, ...] = (*COUNT_METRICS, *RATE_NAMES)
 TOP_PROJECTS = 5
 TOP_COUNTRIES = 3
-
-
-def pct(numerator: float, denominator: float) -> float | None:
-    """``numerator / denominator`` in percent, 2 decimals; ``None`` when the denominator is 0."""
-    return round(100.0 * numerator / denominator, 2) if denominator else None
+#: A share in percent (kept under its old name for callers; see :func:`leadstats.model.rates.share_pct`).
+pct = share_pct
 
 
 def change_block(value: float | None, previous: float | None) -> dict[str, Any]:
@@ -80,12 +73,7 @@ def change_block(value: float | None, previous: float | None) -> dict[str, Any]:
         return {"value": value, "previous": previous, "change": None, "change_pct": None}
     diff = value - previous
     change: float | int = round(diff, 2) if isinstance(diff, float) else diff
-    return {"value": value, "previous": previous, "change": change, "change_pct": pct(diff, previous)}
-
-
-def _ratio(totals: dict[str, int], name: str) -> float | None:
-    nums, den = RATIOS[name]
-    return pct(sum(totals[n] for n in nums), totals[den])
+    return {"value": value, "previous": previous, "change": change, "change_pct": change_pct(value, previous)}
 
 
 def _window(start: date, days: int, tz_name: str) -> dict[str, str]:
@@ -135,8 +123,9 @@ def summary(
     metrics: dict[str, dict[str, Any]] = {}
     for name in COUNT_METRICS:
         metrics[name] = change_block(current[name], previous[name])
-    for name in RATIOS:
-        metrics[name] = change_block(_ratio(current, name), _ratio(previous, name))
+    now, before_rates = rate_values(current), rate_values(previous)
+    for name in RATE_NAMES:
+        metrics[name] = change_block(now[name], before_rates[name])
 
     def top(dim: str, limit: int) -> list[dict[str, Any]]:
         now_rows = totals(cur_start, (dim,)).rows
@@ -153,9 +142,9 @@ def summary(
                     dim: row[dim],
                     "primary": row["primary"],
                     "previous_primary": prev_primary,
-                    "change_pct": pct(row["primary"] - prev_primary, prev_primary),
+                    "change_pct": change_pct(row["primary"], prev_primary),
                     "hot": row["hot"],
-                    "hot_pct": pct(row["hot"], row["primary"]),
+                    "hot_pct": RATE_BY_NAME["hot_pct"].value(row),
                 }
             )
         return out
