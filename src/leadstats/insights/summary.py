@@ -87,6 +87,35 @@ def _window(start: date, days: int, tz_name: str) -> dict[str, str]:
     }
 
 
+def _kpis(current: dict[str, Any], previous: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The counts of COUNT_METRICS and the five rates, each as a change block."""
+    metrics = {name: change_block(current[name], previous[name]) for name in COUNT_METRICS}
+    now, before = rate_values(current), rate_values(previous)
+    metrics.update({name: change_block(now[name], before[name]) for name in RATE_NAMES})
+    return metrics
+
+
+def _top_list(now_rows: list[dict[str, Any]], before_rows: list[dict[str, Any]], dim: str,
+              limit: int) -> list[dict[str, Any]]:
+    """The top ``limit`` groups of ``dim`` by primary (ties: name, null last), against the window before."""
+    before = {row[dim]: row["primary"] for row in before_rows}
+    ranked = sorted(
+        (r for r in now_rows if r["primary"] > 0), key=lambda r: (-r["primary"], r[dim] is None, str(r[dim]))
+    )
+    out = []
+    for row in ranked[:limit]:
+        prev_primary = before.get(row[dim], 0)
+        out.append({
+            dim: row[dim],
+            "primary": row["primary"],
+            "previous_primary": prev_primary,
+            "change_pct": change_pct(row["primary"], prev_primary),
+            "hot": row["hot"],
+            "hot_pct": RATE_BY_NAME["hot_pct"].value(row),
+        })
+    return out
+
+
 def summary(
     ls: LeadStats,
     *,
@@ -118,36 +147,10 @@ def summary(
         )
         return ls.run(query)
 
-    current = totals(cur_start).totals
-    previous = totals(prev_start).totals
-    metrics: dict[str, dict[str, Any]] = {}
-    for name in COUNT_METRICS:
-        metrics[name] = change_block(current[name], previous[name])
-    now, before_rates = rate_values(current), rate_values(previous)
-    for name in RATE_NAMES:
-        metrics[name] = change_block(now[name], before_rates[name])
-
     def top(dim: str, limit: int) -> list[dict[str, Any]]:
-        now_rows = totals(cur_start, (dim,)).rows
-        before = {row[dim]: row["primary"] for row in totals(prev_start, (dim,)).rows}
-        ranked = sorted(
-            (r for r in now_rows if r["primary"] > 0),
-            key=lambda r: (-r["primary"], r[dim] is None, str(r[dim])),
-        )
-        out = []
-        for row in ranked[:limit]:
-            prev_primary = before.get(row[dim], 0)
-            out.append(
-                {
-                    dim: row[dim],
-                    "primary": row["primary"],
-                    "previous_primary": prev_primary,
-                    "change_pct": change_pct(row["primary"], prev_primary),
-                    "hot": row["hot"],
-                    "hot_pct": RATE_BY_NAME["hot_pct"].value(row),
-                }
-            )
-        return out
+        return _top_list(totals(cur_start, (dim,)).rows, totals(prev_start, (dim,)).rows, dim, limit)
+
+    metrics = _kpis(totals(cur_start).totals, totals(prev_start).totals)
 
     return {
         "timezone": tz_name,
