@@ -91,8 +91,8 @@ def open_backend(kind: str, tmp_path: Path, name: str = "store") -> Iterator[Lea
 # -- random events and queries (for backend-vs-DuckDB comparisons) ---------------------------------
 ZONES = ["Asia/Kolkata", "Asia/Kathmandu", "America/New_York", "UTC"]
 BUCKETS = [None, "15m", "30m", "60m", "2h", "3h", "4h", "6h", "12h", "1d", "1w", "1mo"]
-DIMS = ["project", "country", "event_type", "vpn", "engagement_label", "hour_of_day", "weekday",
-        "utm_campaign", "source", "suspicion_score", "city"]
+DIMS = ["project", "country", "event_type", "vpn_suspected", "engagement_label", "hour_of_day",
+        "weekday", "utm_campaign", "source", "suspicion_score", "city"]
 # Around both 2026 New York DST changes and an ordinary IST week.
 ANCHORS = [datetime(2026, 3, 6, tzinfo=UTC), datetime(2026, 10, 30, tzinfo=UTC), datetime(2026, 4, 3, tzinfo=UTC)]
 PROJECTS = ["Alpha, Phase 2", "Skyline", "O'Brien \\ Towers", "Dév ü", None]
@@ -106,7 +106,7 @@ FILTERS: list[list[Any]] = [
     ["contains", "referer", ["pricing", "o'b"]],
     ["is", "hour_of_day", [10, 11, 12]],
     ["is_not", "weekday", [6, 7]],
-    ["is_not", "vpn", [True]],
+    ["is_not", "vpn_suspected", [True]],
     ["is", "event_type", ["primary", "bot"]],
     ["is_not", "engagement_label", ["Cold", None]],
     ["is", "suspicion_score", [40, 80]],

@@ -85,6 +85,8 @@ def dim_value(e: dict[str, Any], dim: str, tz: ZoneInfo) -> Any:
         return local.hour
     if dim == "weekday":
         return local.isoweekday()
+    if dim == "vpn_suspected":  # CONTRACT §3: the event field vpn as a dimension
+        return e.get("vpn")
     return e.get(dim)
 
 

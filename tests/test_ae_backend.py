@@ -29,7 +29,8 @@ ACCOUNT = "0123456789abcdef0123456789abcdef"
 DATASET = "lead_submissions"
 TOKEN = "test-token-ae"
 # Functions the AE SQL reference lists that leadstats uses (plus count); anything else is refused.
-AE_FUNCTIONS = {"sum", "count", "if", "intDiv", "toUInt32", "toDateTime", "toDayOfMonth", "lower", "position"}
+AE_FUNCTIONS = {"sum", "count", "if", "intDiv", "toUInt32", "toDateTime", "toDayOfMonth", "lower", "lowerUTF8",
+                "position"}
 _KEYWORDS = {"IN", "AND", "OR", "NOT", "SELECT", "WHERE", "BY"}
 
 
@@ -287,3 +288,25 @@ def test_check_sql_accepts_what_leadstats_sends() -> None:
         q = ReportQuery.from_json(random_query(rng))
         assert check_sql(store.compile(q) + " FORMAT JSON", DATASET) is None
     store.close()
+
+
+def test_contains_is_utf8_and_literals_quote_as_documented(ae_world: tuple[str, LeadStats]) -> None:
+    """Issue 11.7: ``contains`` on AE uses lowerUTF8 (``lower`` is ASCII only) and ``position(needle IN
+    haystack)``; string literals are single-quoted with the quote doubled, booleans true/false."""
+    base, twin = ae_world
+    store = AnalyticsEngineStore(f"ae://{ACCOUNT}/{DATASET}", token="x", api_base="http://127.0.0.1:9")
+    from leadstats.model.report import ReportQuery
+
+    q = ReportQuery.create("2026-03-01", "2026-11-05", filters=[["contains", "project", ["DÉV Ü", "o'brien"]],
+                                                                ["is", "vpn_suspected", [True]]])
+    sql = store.compile(q)
+    store.close()
+    assert "position(lowerUTF8('DÉV Ü') IN lowerUTF8(blob1)) > 0" in sql and "lower(blob1)" not in sql
+    assert "'o''brien'" in sql and "IN (true)" in sql
+    with ae_store(base) as ae:
+        for needle in ("DÉV Ü", "dév", "ü", "O'BRIEN \\"):
+            doc = {"date_range": ["2026-03-01", "2026-11-05"], "dimensions": ["project", "vpn_suspected"],
+                   "filters": [["contains", "project", [needle]]]}
+            expected = document(twin, doc)
+            assert expected["rows"], needle  # the stand-in data holds these projects
+            assert document(ae, doc) == expected, needle

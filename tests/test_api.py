@@ -7,8 +7,6 @@ import csv
 import io
 import json
 import logging
-import sys
-import types
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -26,9 +24,9 @@ from leadstats.api import create_app
 from leadstats.api.writer import GroupCommitWriter
 from leadstats.cli.serve import check_serve_config, is_loopback
 from leadstats.errors import InputError
+from leadstats.insights.summary import summary
 from leadstats.service import LeadStats
 from leadstats.settings import Settings
-from leadstats.summary import summary
 
 INGEST, READ, BOTH = "ingest-secret-1", "read-secret-1", "both-secret-1"
 ING = {"Authorization": f"Bearer {INGEST}"}
@@ -496,7 +494,6 @@ def test_access_log_is_json_without_secrets(client: TestClient, caplog: pytest.L
 
 def test_lifespan_hooks_and_mcp_mount(ls: LeadStats, monkeypatch: pytest.MonkeyPatch) -> None:
     events: list[str] = []
-    fake = types.ModuleType("leadstats.mcp_server")
 
     def mount(app: Any, service: LeadStats, conf: Settings) -> None:
         assert service is ls
@@ -510,8 +507,7 @@ def test_lifespan_hooks_and_mcp_mount(ls: LeadStats, monkeypatch: pytest.MonkeyP
         app.state.lifespan_hooks.append(hook)
         app.add_api_route("/mcp", lambda: {"mcp": True})
 
-    fake.mount = mount  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "leadstats.mcp_server", fake)
+    monkeypatch.setattr("leadstats.mcp.mount", mount)  # the MCP front end's mount, imported normally
     with TestClient(create_app(ls, settings())) as c:
         assert c.get("/mcp").json() == {"mcp": True}
         assert events == ["start"]

@@ -8,7 +8,6 @@ DuckDB file, so the whole run stays well under a minute.
 from __future__ import annotations
 
 import shutil
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -44,15 +43,14 @@ def _build_app() -> Any:
             for i in range(50)
         ]
     )
-    saved = sys.modules.get("leadstats.mcp_server")
-    sys.modules["leadstats.mcp_server"] = None  # type: ignore[assignment]  # import fails -> not mounted
+    from leadstats import mcp as mcp_front
+
+    saved = mcp_front.mount
+    mcp_front.mount = lambda *args: None  # type: ignore[assignment]  # no /mcp in the fuzzed app
     try:
         return create_app(ls, Settings(ingest_tokens=(TOKEN,), read_tokens=(TOKEN,), rate_limit_per_minute=0))
     finally:
-        if saved is None:
-            del sys.modules["leadstats.mcp_server"]
-        else:
-            sys.modules["leadstats.mcp_server"] = saved
+        mcp_front.mount = saved
 
 
 APP = _build_app()

@@ -23,7 +23,9 @@ import pytest
 
 import test_report as _issue2
 from conftest_backends import ALL_KINDS, CLICKHOUSE_KINDS, document, open_backend, random_events, random_query
+from leadstats.errors import QueryError
 from leadstats.ingest.validate import STORE_SCHEMA
+from leadstats.model.filters import parse_filter_expr
 from leadstats.service import LeadStats
 from reference import evaluate
 
@@ -163,7 +165,9 @@ def test_null_groups_filters_and_local_dimensions(store: LeadStats) -> None:
     assert groups(dimensions=["project"], filters=[["contains", "project", ["o'brien \\"]]]) == [("O'Brien \\ x", 1)]
     assert groups(dimensions=["hour_of_day", "weekday"]) == [(11, 1, 2), (10, 1, 1), (11, 6, 1)]
     assert groups(dimensions=["weekday"], filters=[["is", "hour_of_day", [10]]]) == [(1, 1)]
-    assert groups(filters=[["is", "event_type", ["nope"]]]) == [(0,)]
+    # Issue 16.14: an unknown enum value is refused naming the value and the choices (it used to give 0).
+    with pytest.raises(QueryError, match="'nope'.*primary, follow_up"):
+        groups(filters=[["is", "event_type", ["nope"]]])
 
 
 def _batch(rows: list[dict[str, Any]]) -> pa.Table:
@@ -279,3 +283,25 @@ def test_replace_rows_and_lead_events(store: LeadStats) -> None:
         got = store.report("2026-03-07", "2026-03-08", timezone="UTC", bucket=bucket, dimensions="project")
         assert {r["project"]: r["primary"] for r in got.rows} == {"Lead's": 1, "Own": 1}
         assert got.totals["suspicious"] == 1 and got.totals["primary"] == 2
+
+
+def test_vpn_suspected_rates_and_utf8_contains_on_every_backend(store: LeadStats) -> None:
+    """Issues 11.1, 11.7, 11.12, 11.13 on each engine: the dimension vpn_suspected is the event's vpn
+    (true/false/null), never overwritten by the vpn metric; rates and null filters; contains is UTF-8."""
+    t = "2026-03-07T04:30:00Z"
+    store.ingest([
+        {"event_id": "v1", "event_type": "primary", "occurred_at": t, "vpn": True, "project": "MÜLLER Höfe"},
+        {"event_id": "v2", "event_type": "primary", "occurred_at": t, "vpn": True, "engagement_label": "Hot"},
+        {"event_id": "v3", "event_type": "primary", "occurred_at": t, "vpn": False, "utm_campaign": "brand"},
+        {"event_id": "v4", "event_type": "bot", "occurred_at": t, "utm_campaign": "mega"},
+    ])
+    window = ("2026-03-07", "2026-03-08")
+    rows = store.report(*window, dimensions=["vpn_suspected"], rates=True).rows
+    got = {r["vpn_suspected"]: (r["received"], r["vpn"], r["vpn_pct"], r["bot_rate"]) for r in rows}
+    assert got == {True: (2, 2, 100.0, 0.0), False: (1, 0, 0.0, 0.0), None: (1, 0, None, 100.0)}
+    totals = store.report(*window, rates=True).totals
+    assert (totals["actual_pct"], totals["hot_pct"], totals["vpn_pct"]) == (75.0, 33.33, 66.67)
+    no_campaign = store.report(*window, filters=[parse_filter_expr("utm_campaign=")]).totals["received"]
+    some = store.report(*window, filters=[parse_filter_expr("utm_campaign!=")]).totals["received"]
+    assert (no_campaign, some) == (2, 2)
+    assert store.report(*window, filters=[["contains", "project", ["müller HÖFE"]]]).totals["received"] == 1

@@ -606,3 +606,51 @@ def test_insights_panel_loads_when_scrolled_to(page: Any, servers: dict[str, Ser
     slots = page.eval_on_selector_all('[data-insight="windows"] li strong', "els => els.map(e => e.textContent)")
     assert slots == [s["label"] for s in windows["top_ad_slots"]]
     shot(page, "dashboard", full_page=True)  # the README picture (docs/img/dashboard.png)
+
+
+def test_rate_definitions_come_from_the_schema(page: Any, servers: dict[str, Server]) -> None:
+    """Issue 10.3: the page computes its rates from /api/v1/schema's definitions, not its own copy: a
+    changed definition there changes the KPI."""
+    server = servers["open"]
+
+    def patched(route: Any) -> None:
+        response = route.fetch()
+        doc = response.json()
+        for rate in doc["rates"]:
+            if rate["name"] == "hot_pct":
+                rate["denominator"] = "received"
+        route.fulfill(response=response, json=doc)
+
+    page.route("**/api/v1/schema", patched)
+    page.goto(server.url + "/?range=7d")
+    settle(page)
+    totals = httpx.get(server.url + page.get_attribute("#kpis", "data-api-url"), timeout=30).json()["totals"]
+    assert totals["hot"] and kpi(page, "hot_pct") == pytest.approx(totals["hot"] / totals["received"])
+    assert kpi(page, "bot_rate") == pytest.approx((totals["bot"] + totals["blocked"]) / totals["received"])
+
+
+def test_none_row_gets_its_only_button_and_vpn_suspected_breaks_down(page: Any, servers: dict[str, Server]) -> None:
+    """Issues 11.13 and 11.1: the "(none)" row filters to DIM= (null); VPN splits as vpn_suspected."""
+    server = servers["open"]
+    frm, to = preset("30d")
+    page.goto(server.url + "/?range=30d&by=utm_campaign")
+    settle(page)
+    assert None in [r["key"] for r in breakdown_rows(page)]
+    page.click("#breakdown tbody tr[data-key='null'] button.only")
+    settle(page)
+    assert url_state(page)["filter"] == ["utm_campaign="]
+    assert "(none)" in page.inner_text('#filter-list li[data-filter="utm_campaign="]')
+    doc = server.report(query(frm, to, filters=("utm_campaign=",), by="utm_campaign"))
+    assert [r["utm_campaign"] for r in doc["rows"]] == [None] and doc["totals"]["received"] > 0
+    assert [r["key"] for r in breakdown_rows(page)] == [None]
+    assert kpi(page, "received") == doc["totals"]["received"]
+
+    page.goto(server.url + "/?range=30d&by=vpn_suspected")
+    settle(page)
+    doc = server.report(query(frm, to, by="vpn_suspected"))
+    assert {r["vpn_suspected"] for r in doc["rows"]} == {True, False, None}
+    assert_breakdown_matches(page, doc, "vpn_suspected")
+    page.click("#breakdown tbody tr[data-key='true'] button.only")
+    settle(page)
+    assert url_state(page)["filter"] == ["vpn_suspected=true"]
+    assert [r["key"] for r in breakdown_rows(page)] == [True]

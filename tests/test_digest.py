@@ -29,10 +29,10 @@ from leadstats.cli import app
 from leadstats.errors import InputError, UpstreamError
 from leadstats.insights import build_digest, render_html, render_markdown, send, start_digest_scheduler
 from leadstats.insights.delivery import add_llm_summary
+from leadstats.insights.summary import RATIOS
 from leadstats.model.schema import METRIC_NAMES
 from leadstats.service import LeadStats
 from leadstats.settings import Settings
-from leadstats.summary import RATIOS
 from test_insights_demo import BURST, HOT, LOW, TZ, demo_db, open_demo
 
 TO = "2026-03-02"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import socket
 import sys
 import threading
@@ -20,7 +21,7 @@ from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
 from leadstats.api import create_app
-from leadstats.mcp_server import _merge_top
+from leadstats.insights.privacy import merge_top_list as _merge_top
 from leadstats.model.schema import describe
 from leadstats.settings import Settings
 from test_insights_demo import BURST, HOT, LOW, TZ, demo_db, open_demo
@@ -31,7 +32,9 @@ QUERY = {"date_range": ["2026-02-23", "2026-03-02"], "timezone": TZ, "bucket": "
 
 
 def stdio() -> Client:
-    params = StdioServerParameters(command=sys.executable, args=["-m", "leadstats", "mcp", "--db", demo_db()])
+    # The whole environment, so the server runs the same leadstats as the test (PYTHONPATH included).
+    params = StdioServerParameters(command=sys.executable, args=["-m", "leadstats", "mcp", "--db", demo_db()],
+                                   env=dict(os.environ))
     return Client(params, read_timeout_seconds=60)
 
 

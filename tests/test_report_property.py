@@ -14,7 +14,8 @@ from reference import evaluate
 
 ZONES = ["Asia/Kolkata", "Asia/Kathmandu", "America/New_York", "UTC", "Australia/Lord_Howe"]
 BUCKETS = [None, "15m", "30m", "60m", "2h", "3h", "4h", "6h", "12h", "1d", "1w", "1mo"]
-DIMS = ["project", "country", "event_type", "vpn", "engagement_label", "hour_of_day", "weekday", "utm_campaign"]
+DIMS = ["project", "country", "event_type", "vpn_suspected", "engagement_label", "hour_of_day", "weekday",
+        "utm_campaign"]
 # Around the 2026 New York DST changes and an ordinary IST week.
 ANCHORS = [datetime(2026, 3, 7, tzinfo=UTC), datetime(2026, 10, 31, tzinfo=UTC), datetime(2026, 4, 4, tzinfo=UTC)]
 
@@ -50,7 +51,7 @@ def queries(draw: st.DrawFn) -> dict[str, Any]:
                     ["is", "country", [None, "US"]],
                     ["contains", "project", ["sky"]],
                     ["is", "hour_of_day", [10, 11, 12]],
-                    ["is_not", "vpn", [True]],
+                    ["is_not", "vpn_suspected", [True]],
                 ]
             ),
             max_size=2,

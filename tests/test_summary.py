@@ -1,4 +1,4 @@
-"""leadstats.summary: KPI windows on local days, ratios, changes and top lists, on a real store."""
+"""leadstats.insights.summary: KPI windows on local days, ratios, changes and top lists, on a real store."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 
 import leadstats
 from leadstats.errors import QueryError
+from leadstats.insights.summary import SUMMARY_METRICS, summary
 from leadstats.service import LeadStats
-from leadstats.summary import SUMMARY_METRICS, summary
 
 TODAY = date(2026, 3, 8)  # current window 2026-03-01..07, previous 2026-02-22..28 (IST)
 

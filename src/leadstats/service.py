@@ -95,8 +95,10 @@ class LeadStats:
         dimensions: str | Sequence[str] | None = None,
         filters: Any = None,
         suspicious_min: Any = None,
+        rates: bool = False,
     ) -> ReportResult:
-        """CONTRACT §3's Python form; returns a result whose ``to_dict()`` is the §4 document."""
+        """CONTRACT §3's Python form; returns a result whose ``to_dict()`` is the §4 document.
+        ``rates=True`` adds the five rates of §2 to every row and the totals."""
         query = ReportQuery.create(
             start,
             end,
@@ -105,6 +107,7 @@ class LeadStats:
             dimensions=dimensions,
             filters=filters,
             suspicious_min=suspicious_min,
+            rates=rates,
         )
         return self.run(query)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
@@ -112,7 +111,7 @@ def create_app(ls: LeadStats, settings: Settings | None = None, *, insecure_loca
     in order at startup and left at shutdown (before the writer drains).
 
     Extension points, applied in this order:
-    1. ``leadstats.mcp_server.mount(app, ls, settings)`` if that module is importable (MCP at /mcp);
+    1. :func:`leadstats.mcp.mount` (the MCP front end at /mcp);
     2. the dashboard: ``leadstats/web/static`` served at ``/`` when it holds an ``index.html``.
 
     >>> import leadstats
@@ -160,14 +159,9 @@ def create_app(ls: LeadStats, settings: Settings | None = None, *, insecure_loca
 
 
 def mount_extensions(app: FastAPI, ls: LeadStats, settings: Settings) -> None:
-    """MCP (if the module exists) then the static dashboard at ``/`` (last: it matches every path)."""
-    try:
-        module = importlib.import_module("leadstats.mcp_server")
-        module.mount(app, ls, settings)
-    except ImportError as exc:
-        if exc.name not in ("leadstats.mcp_server", "mcp"):
-            log.warning("MCP not mounted: %s", exc)
-    except AttributeError as exc:
-        log.warning("MCP not mounted: %s", exc)
+    """MCP at ``/mcp``, then the static dashboard at ``/`` (last: it matches every path)."""
+    from .. import mcp  # the MCP front end (a plain import: it is part of the package)
+
+    mcp.mount(app, ls, settings)
     if (STATIC_DIR / "index.html").is_file():
         app.mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="web")

@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..model.schema import METRIC_NAMES
+from ..model.schema import METRIC_NAMES, RATE_NAMES
 
 EXAMPLE_EVENT: dict[str, Any] = {
     "event_id": "sub-2026-03-07-000123",
@@ -99,6 +99,9 @@ class QueryBody(BaseModel):
     suspicious_min: float | None = Field(
         None, ge=-1e9, le=1e9, description="Suspicion threshold (default 40)", examples=[40]
     )
+    rates: bool | None = Field(
+        None, description="Add the five rates of CONTRACT §2 to every row and the totals", examples=[True]
+    )
 
     def to_query_doc(self) -> dict[str, Any]:
         return self.model_dump(by_alias=True, exclude_none=True)
@@ -112,6 +115,7 @@ class ReportQueryEcho(BaseModel):
     dimensions: list[str]
     filters: list[list[Any]]
     suspicious_min: float
+    rates: bool | None = Field(None, description="present (true) when the rates were asked for")
 
 
 class ReportDocument(BaseModel):
@@ -140,9 +144,10 @@ class ReportDocument(BaseModel):
     query: ReportQueryEcho
     rows: list[dict[str, Any]] = Field(
         description="bucket_start (ISO 8601 with the local offset; absent without a bucket), the dimensions, "
-        "then the metrics " + ", ".join(METRIC_NAMES)
+        "then the metrics " + ", ".join(METRIC_NAMES) + " (with rates=true, then the rates " + ", ".join(RATE_NAMES)
+        + ": percent, 2 decimals, null when the denominator is 0)"
     )
-    totals: dict[str, int]
+    totals: dict[str, int | float | None] = Field(description="the metrics (and with rates=true the rates) in total")
     meta: dict[str, Any]
 
 
@@ -213,6 +218,9 @@ class SchemaDocument(BaseModel):
     filter_ops: list[str]
     max_buckets: int
     default_suspicious_min: float
+    rates: list[dict[str, Any]] = Field(default_factory=list, description="the five rates: numerator, denominator")
+    filter_operators: list[dict[str, Any]] = Field(default_factory=list, description="name, CLI symbol, words")
+    renamed_dimensions: dict[str, str] = Field(default_factory=dict, description="refused names -> the dimension")
 
 
 class Health(BaseModel):

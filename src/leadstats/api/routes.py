@@ -20,9 +20,9 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from .. import __version__
 from ..errors import QueryError
+from ..insights.summary import MAX_DAYS, summary
 from ..model.report import ReportQuery, ReportResult, parse_filter_expr
 from ..service import LeadStats
-from ..summary import MAX_DAYS, summary
 from .auth import Principal, open_route, require
 from .bodies import is_ndjson, split_events
 from .models import (
@@ -240,7 +240,8 @@ async def report(
         Query(
             alias="filter",
             description="Repeatable, ANDed: DIM=V1,V2 (is one of), DIM!=V (is none of), DIM~=V (contains); "
-            'a value with a comma is CSV-quoted: project="Alpha, Phase 2",Skyline',
+            'a value with a comma is CSV-quoted: project="Alpha, Phase 2",Skyline; an empty value is null: '
+            "utm_campaign= (no campaign), utm_campaign=,brand (none or brand), utm_campaign!= (has one)",
             examples=[["source=google,meta"]],
         ),
     ] = [],  # noqa: B006 (FastAPI copies defaults)
@@ -248,6 +249,9 @@ async def report(
         float | None,
         Query(ge=-SCORE_BOUND, le=SCORE_BOUND, description="Suspicion threshold (default 40)", examples=[40]),
     ] = None,
+    rates: Annotated[
+        bool, Query(description="Add the five rates of CONTRACT §2 to every row and the totals", examples=[True])
+    ] = False,
     fmt: Annotated[
         Literal["json", "csv"], Query(alias="format", description="json (default) or csv", examples=["csv"])
     ] = "json",
@@ -262,6 +266,7 @@ async def report(
             dimensions=by,
             filters=[parse_filter_expr(f) for f in filters],
             suspicious_min=smin,
+            rates=rates,
         )
     )
     return await _answer(request, query, fmt)

@@ -16,7 +16,7 @@ from .common import DbOption, app, handle_errors, open_service
 @handle_errors
 def mcp_cmd(db: str | None = DbOption) -> None:
     """Serve the MCP tools (lead_stats, lead_summary, focus_segments, ...) over stdin/stdout."""
-    from ..mcp_server import run_stdio
+    from ..mcp import run_stdio
 
     # stdout carries the protocol: every log line goes to stderr.
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING)

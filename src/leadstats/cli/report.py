@@ -11,7 +11,7 @@ from rich.table import Table
 
 from ..errors import QueryError
 from ..model.report import ReportQuery, ReportResult, parse_filter_expr
-from ..model.schema import METRIC_NAMES, describe
+from ..model.schema import METRIC_NAMES, RATE_NAMES, describe
 from ..settings import Settings
 from .common import DbOption, TzOption, app, console, handle_errors, is_terminal, open_service
 
@@ -19,7 +19,8 @@ from .common import DbOption, TzOption, app, console, handle_errors, is_terminal
 def render_table(result: ReportResult, title: str | None = None) -> Table:
     table = Table(title=title or result.query.describe(), title_justify="left", header_style="bold")
     for col in result.columns:
-        table.add_column(col, justify="right" if col in METRIC_NAMES or col == "hour_of_day" else "left")
+        numeric = col in METRIC_NAMES or col in RATE_NAMES or col == "hour_of_day"
+        table.add_column(col, justify="right" if numeric else "left")
     bucket = result.query.bucket
     short = 16 if bucket and bucket.kind == "fixed" else 10  # "2026-03-07T10:00" / "2026-03-07"
     for row in result.rows:
@@ -27,11 +28,13 @@ def render_table(result: ReportResult, title: str | None = None) -> Table:
         if bucket:
             cells[0] = cells[0][:short].replace("T", " ")
         table.add_row(*cells)
-    keys = len(result.columns) - len(METRIC_NAMES)
+    measures = [c for c in result.columns if c in result.totals]  # the counts, then the rates (--rates)
+    keys = len(result.columns) - len(measures)
     if result.rows and keys:  # with no bucket and no dimension the single row is the total
         lead = ["total"] + [""] * (keys - 1)
         table.add_section()
-        table.add_row(*lead, *(str(result.totals[m]) for m in METRIC_NAMES), style="bold")
+        totals = ["—" if result.totals[m] is None else str(result.totals[m]) for m in measures]
+        table.add_row(*lead, *totals, style="bold")
     return table
 
 
@@ -60,9 +63,15 @@ def report(
     ),
     by: str | None = typer.Option(None, "--by", help="Dimensions, comma-separated (see `leadstats schema`)."),
     filters: list[str] = typer.Option(
-        [], "--filter", help="DIM=V1,V2 (is one of), DIM!=V (is none of), DIM~=V (contains); repeatable."
+        [],
+        "--filter",
+        help="DIM=V1,V2 (is one of), DIM!=V (is none of), DIM~=V (contains); an empty value is null "
+        "(utm_campaign= : no campaign); repeatable.",
     ),
     suspicious_min: float | None = typer.Option(None, "--suspicious-min", help="Suspicion threshold (default 40)."),
+    rates: bool = typer.Option(
+        False, "--rates", help="Add the five rates (actual_pct, hot_pct, bot_rate, vpn_pct, suspicious_pct)."
+    ),
     fmt: str | None = typer.Option(None, "--format", help="table (default on a terminal), json or csv."),
     db: str | None = DbOption,
 ) -> None:
@@ -80,6 +89,7 @@ def report(
         dimensions=by,
         filters=[parse_filter_expr(f) for f in filters],
         suspicious_min=smin,
+        rates=rates,
     )
     with open_service(db, must_exist=True) as ls:
         emit(ls.run(query), fmt)
@@ -93,7 +103,7 @@ def schema(fmt: str = typer.Option("table", "--format", help="table or json")) -
     if fmt == "json":
         sys.stdout.write(json.dumps(doc, indent=2) + "\n")
         return
-    for key in ("dimensions", "metrics"):
+    for key in ("dimensions", "metrics", "rates"):
         table = Table(title=key, title_justify="left")
         table.add_column("name")
         table.add_column("description")
@@ -101,4 +111,5 @@ def schema(fmt: str = typer.Option("table", "--format", help="table or json")) -
             table.add_row(item["name"], item["description"])
         console.print(table)
     console.print("buckets: " + ", ".join(doc["buckets"]) + "  (1h = 60m; omit --bucket for none)")  # type: ignore[arg-type]
-    console.print("filters: DIM=V1,V2 (is one of) · DIM!=V (is none of) · DIM~=V (contains)")
+    ops = " · ".join(f"DIM{o['symbol']}V ({o['description']})" for o in doc["filter_operators"])  # type: ignore[attr-defined]
+    console.print(f"filters: {ops}; an empty value is null")

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from ..model.rates import RATE_BY_NAME
 from ..model.report import ReportResult
 from ..model.schema import METRIC_NAMES
 from ..model.timegrid import local_midnight_us
@@ -51,8 +52,7 @@ if TYPE_CHECKING:
 SEGMENT_DIMENSIONS: tuple[str, ...] = ("project", "source", "country", "utm_campaign")
 VOLUME_METRICS: tuple[str, ...] = ("received", "primary")
 SHARE_METRICS: dict[str, tuple[tuple[str, ...], str]] = {
-    "bot_rate": (("bot", "blocked"), "received"),
-    "suspicious_pct": (("suspicious",), "primary"),
+    name: (RATE_BY_NAME[name].numerator, RATE_BY_NAME[name].denominator) for name in ("bot_rate", "suspicious_pct")
 }
 _WORDS = {"received": "events", "primary": "actual leads", "bot_rate": "bot+blocked share",
           "suspicious_pct": "suspicious share"}

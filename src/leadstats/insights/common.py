@@ -1,7 +1,7 @@
 """Pieces every insight shares: analysis windows, rates with Wilson bounds, robust statistics.
 
 Everything here is pure: no store, no I/O. Rates follow the summary's definitions
-(:data:`leadstats.summary.RATIOS`), so an insight's ``hot_pct`` is the dashboard's ``hot_pct``.
+(:data:`leadstats.model.rates.RATES`, the one definition), so an insight's ``hot_pct`` is the dashboard's ``hot_pct``.
 
 >>> lo, hi = wilson(3, 3)          # 3 of 3 hot: the bound stays modest
 >>> round(lo, 2), round(hi, 2)
@@ -22,9 +22,9 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from ..errors import QueryError
+from ..model.rates import RATE_BY_NAME, rate_values
 from ..model.report import ReportQuery
 from ..model.timegrid import DAY_US, US, from_us, iso_local, local_midnight_us, parse_bound, zone
-from ..summary import RATIOS
 
 HOUR_US = 3600 * US
 WEEK_US = 7 * DAY_US
@@ -57,17 +57,12 @@ def pct(value: float | None, digits: int = 2) -> float | None:
 
 def ratio_parts(metrics: Mapping[str, Any], name: str) -> tuple[int, int]:
     """Numerator and denominator of one of the summary's ratios (``hot_pct``, ``bot_rate``, ...)."""
-    nums, den = RATIOS[name]
-    return sum(int(metrics.get(n, 0)) for n in nums), int(metrics.get(den, 0))
+    return RATE_BY_NAME[name].parts(metrics)
 
 
 def rates(metrics: Mapping[str, Any]) -> dict[str, float | None]:
     """Every summary ratio of a metrics row, in percent (``None`` when its denominator is 0)."""
-    out: dict[str, float | None] = {}
-    for name in RATIOS:
-        num, den = ratio_parts(metrics, name)
-        out[name] = pct(ratio(num, den))
-    return out
+    return rate_values(metrics)
 
 
 def median(values: Sequence[float]) -> float:

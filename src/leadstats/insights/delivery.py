@@ -37,6 +37,7 @@ import httpx
 from ..errors import InputError, UpstreamError
 from ..model.timegrid import zone
 from .digest import build_digest, render_html, render_markdown
+from .privacy import is_shown
 
 if TYPE_CHECKING:
     from ..service import LeadStats
@@ -162,9 +163,9 @@ def llm_payload(doc: Mapping[str, Any], k: int) -> dict[str, Any]:
         "title": doc["title"], "timezone": doc["timezone"], "window": doc["window"], "kpis": doc["kpis"],
         "actions": doc["actions"],
         "focus": [{k2: i[k2] for k2 in ("label", "action", "reason")}
-                  for i in doc["focus"].get("items", []) if i["counts"]["received"] >= k],
-        "top_projects": [p for p in doc.get("top_projects", []) if p["primary"] >= k],
-        "top_countries": [c for c in doc.get("top_countries", []) if c["primary"] >= k],
+                  for i in doc["focus"].get("items", []) if is_shown(i, k)],
+        "top_projects": [p for p in doc.get("top_projects", []) if is_shown(p, k)],
+        "top_countries": [c for c in doc.get("top_countries", []) if is_shown(c, k)],
         "peak_hours": doc["windows"].get("peak_hours", []),
         "incidents": [i["headline"] for i in doc["anomalies"].get("incidents", [])],
         "forecast_next_7_days": doc["forecast"].get("next_7_days"),

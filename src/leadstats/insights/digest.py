@@ -7,7 +7,7 @@ ending before ``to`` (exclusive, default today) and returns a JSON-ready documen
 - ``kpis``: every CONTRACT §2 metric (``received``, ``submissions``, ``primary``, ``follow_up``, ``test``,
   ``blocked``, ``bot``, ``vpn``, ``suspicious``, ``hot``) and the summary's ratios (``actual_pct``,
   ``hot_pct``, ``bot_rate``, ``vpn_pct``, ``suspicious_pct``), each ``{"value", "previous", "change",
-  "change_pct"}`` exactly as :func:`leadstats.summary.summary` computes them;
+  "change_pct"}`` exactly as :func:`leadstats.insights.summary.summary` computes them;
 - ``focus`` (the period, at least 7 days), ``windows`` (the last 8 weeks), ``anomalies`` (the period
   against 6 weeks before), ``forecast`` (the next 7 days and the next day by hour);
 - ``actions``: 3-5 items ``{"category", "title", "detail", "numbers"}``.
@@ -25,11 +25,11 @@ from typing import TYPE_CHECKING, Any
 from ..errors import LeadStatsError, QueryError
 from ..model.schema import METRIC_NAMES
 from ..model.timegrid import zone
-from ..summary import RATIOS, change_block, pct, summary
 from .anomalies import anomalies
 from .common import fmt_int, fmt_pct
 from .focus import focus
 from .forecast import forecast
+from .summary import RATIOS, change_block, pct, summary
 from .windows import best_windows
 
 if TYPE_CHECKING:

@@ -8,53 +8,28 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-EVENT_TYPES: tuple[str, ...] = ("primary", "follow_up", "test", "blocked", "bot")
-ENGAGEMENT_LABELS: tuple[str, ...] = ("Cold", "Warm", "Hot", "Very Hot")
-HOT_LABELS: tuple[str, ...] = ("Hot", "Very Hot")
+from .dimensions import DIMENSIONS, RENAMED, STRING_DIMENSIONS, Dimension, Kind, describe_dimensions
+from .filters import describe_operators
+from .metrics import METRIC_NAMES, METRICS, Metric, describe_metrics
+from .rates import RATE_NAMES, RATES, Rate, describe_rates
+from .vocabulary import (
+    DEFAULT_SUSPICIOUS_MIN,
+    ENGAGEMENT_LABELS,
+    EVENT_TYPES,
+    FALSE_WORDS,
+    HOT_LABELS,
+    TRUE_WORDS,
+)
+
 REFERER_MAX = 500
 EVENT_ID_MAX = 128
-DEFAULT_SUSPICIOUS_MIN = 40.0
-#: How a yes/no value may be spelled, in events and in filters (lower case).
-TRUE_WORDS: tuple[str, ...] = ("true", "1", "yes", "t", "y", "1.0")
-FALSE_WORDS: tuple[str, ...] = ("false", "0", "no", "f", "n", "0.0")
 MAX_BUCKETS = 100_000
 
-Kind = Literal["string", "bool", "number", "int", "enum"]
-
-
-@dataclass(frozen=True)
-class Dimension:
-    name: str
-    kind: Kind
-    description: str
-    derived: bool = False  # computed from occurred_at in the report timezone
-
-
-_STRING_DIMS = {
-    "project": "Project (site or campaign property) the lead came in for",
-    "source": "Traffic source / channel, e.g. google, meta, direct",
-    "referer": "Submission page URL (cut to 500 characters)",
-    "cta": "Call-to-action that opened the form",
-    "utm_source": "UTM source",
-    "utm_medium": "UTM medium",
-    "utm_campaign": "UTM campaign",
-    "utm_term": "UTM term",
-    "utm_content": "UTM content",
-    "country": "Visitor country, ISO 3166 alpha-2 (unknown names kept as given)",
-    "region": "Visitor region / state",
-    "city": "Visitor city",
-    "phone_country_code": "Phone country code, e.g. +91",
-}
-
-DIMENSIONS: dict[str, Dimension] = {
-    "event_type": Dimension("event_type", "enum", "primary, follow_up, test, blocked or bot"),
-    **{name: Dimension(name, "string", desc) for name, desc in _STRING_DIMS.items()},
-    "engagement_label": Dimension("engagement_label", "enum", "Cold, Warm, Hot or Very Hot"),
-    "vpn": Dimension("vpn", "bool", "VPN suspected (true/false)"),
-    "suspicion_score": Dimension("suspicion_score", "number", "Suspicion score 0..100"),
-    "hour_of_day": Dimension("hour_of_day", "int", "Local hour 0..23 in the report timezone", True),
-    "weekday": Dimension("weekday", "int", "Local weekday 1=Monday..7=Sunday in the report timezone", True),
-}
+__all__ = [
+    "DEFAULT_SUSPICIOUS_MIN", "DIMENSIONS", "ENGAGEMENT_LABELS", "EVENT_TYPES", "FALSE_WORDS", "HOT_LABELS",
+    "METRICS", "METRIC_NAMES", "RATES", "RATE_NAMES", "RENAMED", "TRUE_WORDS", "Dimension", "Kind", "Metric",
+    "Rate",
+]
 
 # Stored columns of an event, in store order (CONTRACT §1).
 EVENT_COLUMNS: tuple[str, ...] = (
@@ -79,7 +54,7 @@ EVENT_COLUMNS: tuple[str, ...] = (
     "phone_country_code",
     "lead_id",
 )
-STRING_FIELDS: tuple[str, ...] = (*_STRING_DIMS, "lead_id")
+STRING_FIELDS: tuple[str, ...] = (*STRING_DIMENSIONS, "lead_id")
 
 #: CONTRACT §5: event field -> Workers Analytics Engine column (``lead_submissions`` dataset defaults).
 #: ``primary_flag`` (blob5, "1" primary / "0" follow-up) gives ``event_type`` when blob20 is empty;
@@ -104,27 +79,6 @@ AE_FIELD_COLUMNS: dict[str, str] = {
     "suspicion_score": "double2",
     "vpn": "double8",
 }
-
-
-@dataclass(frozen=True)
-class Metric:
-    name: str
-    description: str
-
-
-METRICS: tuple[Metric, ...] = (
-    Metric("received", "Every event in the window, all five types"),
-    Metric("submissions", "primary + follow_up (accepted submits)"),
-    Metric("primary", "Actual leads: event_type primary"),
-    Metric("follow_up", "Follow-up submits of an existing lead"),
-    Metric("test", "Submits from whitelisted testing IPs"),
-    Metric("blocked", "Submits from blocked IPs"),
-    Metric("bot", "Honeypot-caught bot submits"),
-    Metric("vpn", "Primary events with vpn true"),
-    Metric("suspicious", "Primary events with suspicion_score >= suspicious_min"),
-    Metric("hot", "Primary events with engagement_label Hot or Very Hot"),
-)
-METRIC_NAMES: tuple[str, ...] = tuple(m.name for m in METRICS)
 
 
 @dataclass(frozen=True)
@@ -165,15 +119,19 @@ BUCKET_ALIASES: dict[str, str] = {
 
 
 def describe() -> dict[str, object]:
-    """The schema document served by ``leadstats schema``, ``GET /api/v1/schema`` and MCP."""
+    """The schema document served by ``leadstats schema``, ``GET /api/v1/schema`` and MCP: every
+    registry of the model (dimensions, metrics, rates, filter operators, buckets) as data."""
     return {
-        "dimensions": [{"name": d.name, "type": d.kind, "description": d.description} for d in DIMENSIONS.values()],
-        "metrics": [{"name": m.name, "description": m.description} for m in METRICS],
+        "dimensions": describe_dimensions(),
+        "metrics": describe_metrics(),
+        "rates": describe_rates(),
         "buckets": list(BUCKETS),
         "bucket_aliases": BUCKET_ALIASES,
         "event_types": list(EVENT_TYPES),
         "engagement_labels": list(ENGAGEMENT_LABELS),
-        "filter_ops": ["is", "is_not", "contains"],
+        "filter_ops": [o["name"] for o in describe_operators()],
+        "filter_operators": describe_operators(),
+        "renamed_dimensions": dict(RENAMED),
         "max_buckets": MAX_BUCKETS,
         "default_suspicious_min": DEFAULT_SUSPICIOUS_MIN,
     }

@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ..model.report import Filter, ReportQuery
-from ..model.schema import HOT_LABELS, METRIC_NAMES
+from ..model.dimensions import DIMENSIONS
+from ..model.filters import Filter, FilterTarget
+from ..model.metrics import METRIC_NAMES, METRICS
+from ..model.report import ReportQuery
 from ..model.timegrid import DAY_US, US, Segment, TimeGrid, from_us
 from .dialect import Dialect
 
@@ -145,32 +147,26 @@ class _Compiler:
             return f"{self.div(self.lt, HOUR_US)} % 24"
         if name == "weekday":
             return f"({self.div(self.lt, DAY_US)} + 3) % 7 + 1"
-        return self.col(name)
+        return self.col(DIMENSIONS[name].column)
 
     def filter_sql(self, f: Filter) -> str:
+        """The operator's SQL (model/filters.py), with this dialect's spelling of the pieces."""
         expr = self.dim_expr(f.dimension)
         values = [v for v in f.values if v is not None]
-        has_null = len(values) != len(f.values)
-        if f.op == "contains":
-            return "(" + " OR ".join(self.d.contains.format(col=expr, value=self.bind(v)) for v in values) + ")"
-        parts = []
-        if values:
-            if f.dimension == "event_type" or f.dimension == "engagement_label":
-                listed = ", ".join(self.bind(str(v)) for v in values)
-            else:
-                listed = ", ".join(self.bind(v, _type_of(v)) for v in values)
-            parts.append(f"{expr} IN ({listed})")
-        null_test = self.rel.null_tests.get(f.dimension)
-        is_null = null_test or f"{expr} IS NULL"
-        if f.op == "is":
-            if has_null:
-                parts.append(is_null)
-            return "(" + " OR ".join(parts) + ")"
-        # is_not: "is none of" keeps rows whose value is null unless null itself is listed.
-        if has_null:
-            parts = [f"NOT ({parts[0]})"] if parts else []
-            return "(" + " AND ".join([f"NOT ({null_test})" if null_test else f"{expr} IS NOT NULL", *parts]) + ")"
-        return f"({is_null} OR NOT ({parts[0]}))"
+        if f.dimension in ("event_type", "engagement_label"):
+            bound = tuple(self.bind(str(v)) for v in values)
+        else:
+            bound = tuple(self.bind(v, _type_of(v)) for v in values)
+        null_test = self.rel.null_tests.get(DIMENSIONS[f.dimension].column)
+        target = FilterTarget(
+            expr=expr,
+            values=bound,
+            has_null=len(values) != len(f.values),
+            is_null=null_test or f"{expr} IS NULL",
+            not_null=f"NOT ({null_test})" if null_test else f"{expr} IS NOT NULL",
+            contains=lambda value: self.d.contains.format(col=expr, value=value),
+        )
+        return f.operator.sql(target)
 
     def metric_sql(self) -> list[str]:
         smin = self.bind(self.q.suspicious_min, _type_of(self.q.suspicious_min))
@@ -239,27 +235,15 @@ class _Compiler:
 
 
 def metric_conditions(col: Callable[[str], str], suspicious_min: str | None) -> dict[str, str | None]:
-    """CONTRACT §2 as SQL conditions (None: every row), the one definition every engine and the DuckDB
-    rollup use. ``col`` spells a column; ``suspicious_min`` is the threshold's SQL (None: leave
-    ``suspicious`` out, as the rollup keys it by score instead)."""
-    et = col("event_type")
-    prim = f"{et} = 'primary'"
-    hot = ", ".join(f"'{label}'" for label in HOT_LABELS)
-    conds: dict[str, str | None] = {
-        "received": None,
-        "submissions": f"{et} IN ('primary', 'follow_up')",
-        "primary": prim,
-        "follow_up": f"{et} = 'follow_up'",
-        "test": f"{et} = 'test'",
-        "blocked": f"{et} = 'blocked'",
-        "bot": f"{et} = 'bot'",
-        "vpn": f"{prim} AND {col('vpn')}",
-        "suspicious": f"{prim} AND {col('suspicion_score')} >= {suspicious_min}",
-        "hot": f"{prim} AND {col('engagement_label')} IN ({hot})",
+    """CONTRACT §2 as SQL conditions (None: every row), rendered from the one metric registry
+    (:mod:`leadstats.model.metrics`) for every engine and the DuckDB rollup. ``col`` spells a column;
+    ``suspicious_min`` is the threshold's SQL (None: leave the threshold metrics out, as the rollup keys
+    them by score instead)."""
+    return {
+        m.name: m.condition(col, suspicious_min or "")
+        for m in METRICS
+        if suspicious_min is not None or not m.by_threshold
     }
-    if suspicious_min is None:
-        del conds["suspicious"]
-    return conds
 
 
 def compile_report(query: ReportQuery, relation: Relation, dialect: Dialect) -> CompiledQuery:

@@ -54,20 +54,24 @@ class Dialect:
     def literal(self, value: Any) -> str:
         """An escaped SQL literal, for dialects without bound parameters.
 
-        >>> ANALYTICS_ENGINE.literal("O'Brien \\\\ Co")
-        "'O\\\\'Brien \\\\\\\\ Co'"
+        The AE SQL reference's literals: strings in single quotes, ``true``/``false``, integers and
+        doubles as written. A quote inside a string is doubled (standard SQL, which AE's ClickHouse
+        reads too); a backslash is doubled, since ClickHouse reads it as an escape.
+
+        >>> print(ANALYTICS_ENGINE.literal("O'Brien \\\\ Co"), ANALYTICS_ENGINE.literal(True))
+        'O''Brien \\\\ Co' true
         """
         if isinstance(value, SQLText):
             return str(value)
         if value is None:
             return "NULL"
         if isinstance(value, bool):
-            return "1" if value else "0"
+            return "true" if value else "false"
         if isinstance(value, int):
             return str(value)
         if isinstance(value, float):
             return repr(value)
-        text = str(value).replace("\\", "\\\\").replace("'", "\\'")
+        text = str(value).replace("\\", "\\\\").replace("'", "''")
         # Control characters cannot end a literal, but keep the statement on one readable line.
         text = text.replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t").replace("\0", "\\0")
         return f"'{text}'"
@@ -100,8 +104,9 @@ CLICKHOUSE = Dialect(
 )
 
 #: Cloudflare Workers Analytics Engine SQL API. Only functions from its SQL reference are used: intDiv,
-#: if, sum, toUInt32, toDateTime, toDayOfMonth, lower, position. Values are escaped literals; dimension
-#: names come from the registry only.
+#: if, sum, toUInt32, toDateTime, toDayOfMonth, lower, lowerUTF8, position (its documented
+#: ``position(needle IN haystack)`` form). Values are escaped literals; dimension names come from the
+#: registry only.
 ANALYTICS_ENGINE = Dialect(
     "analytics_engine",
     int_div="intDiv({a}, {b})",
@@ -109,8 +114,9 @@ ANALYTICS_ENGINE = Dialect(
     sum_if="sum(if({cond}, {value}, 0))",
     total="sum({value})",
     month_first_day="({d}) - toDayOfMonth(toDateTime(({d}) * 86400, 'UTC')) + 1",
-    # An empty blob is null on Analytics Engine; null never contains anything.
-    contains="({col} != '' AND position(lower({col}), lower({value})) > 0)",
+    # An empty blob is null on Analytics Engine; null never contains anything. lowerUTF8, not lower
+    # (ASCII only): 'MÜLLER' contains 'müller' as on DuckDB and ClickHouse.
+    contains="({col} != '' AND position(lowerUTF8({value}) IN lowerUTF8({col})) > 0)",
     timestamp_param="{p}",
     param_style="inline",
     inline_params=True,

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ..model.report import ReportQuery, ReportResult
-from ..model.schema import DIMENSIONS, METRIC_NAMES
+from ..model.dimensions import DIMENSIONS
+from ..model.metrics import METRIC_NAMES
+from ..model.report import ReportQuery, ReportResult, with_rates
 
 _ZERO: tuple[int, ...] = (0,) * len(METRIC_NAMES)
 
@@ -62,6 +63,7 @@ def assemble(query: ReportQuery, rows: list[tuple[Any, ...]], meta: dict[str, An
             row_doc["bucket_start"] = labels[key]
         row_doc.update(zip(query.dimensions, dims, strict=True))
         row_doc.update(zip(METRIC_NAMES, metrics, strict=True))
-        out.append(row_doc)
+        out.append(with_rates(row_doc) if query.rates else row_doc)
     sums = [sum(column) for column in zip(*(g[2] for g in grouped), strict=True)] if grouped else _ZERO
-    return ReportResult(query, out, dict(zip(METRIC_NAMES, sums, strict=True)), meta)
+    totals: dict[str, Any] = dict(zip(METRIC_NAMES, sums, strict=True))
+    return ReportResult(query, out, with_rates(totals) if query.rates else totals, meta)

@@ -181,7 +181,8 @@ class AnalyticsEngineStore:
     # -- reads -----------------------------------------------------------------------------------
     def compile(self, query: ReportQuery) -> str:
         used = {*query.dimensions, *(f.dimension for f in query.filters)}
-        missing = sorted(d for d in used if not DIMENSIONS[d].derived and d not in self.relation.columns)
+        cols = self.relation.columns
+        missing = sorted(d for d in used if not DIMENSIONS[d].derived and DIMENSIONS[d].column not in cols)
         if missing:
             raise QueryError(
                 f"dimension {missing[0]!r} is not mapped to an Analytics Engine column in {self.location}",

@@ -53,7 +53,7 @@ export function renderBreakdown(table, note, result, dim, sort, dir, { onSort, o
   }).join("");
   const body = shown.map((row, i) => {
     const label = dimLabel(dim, row.value);
-    const filterButton = row.value === null ? "" : `<button type="button" class="only" data-index="${i}"
+    const filterButton = `<button type="button" class="only" data-index="${i}"
       aria-label="Show only ${escapeHtml(dim)} ${escapeHtml(label)}" title="Filter to this">only</button>`;
     return `<tr data-key="${escapeHtml(JSON.stringify(row.value))}"><th scope="row">${escapeHtml(label)} ${filterButton}</th>${cells(row)}</tr>`;
   });

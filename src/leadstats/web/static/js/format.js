@@ -1,4 +1,6 @@
-// Number formatting, metric ratios and names shared by the views.
+// Number formatting, metric ratios and names shared by the views. The rate definitions are not
+// restated here: they come from GET /api/v1/schema (`rates`: name, numerator metrics, denominator),
+// the one definition the server uses too (src/leadstats/model/rates.py).
 
 const INT = new Intl.NumberFormat(); // the reader's own digit grouping
 export const WEEKDAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
@@ -28,14 +30,26 @@ export function ratio(num, den) {
   return den ? num / den : null;
 }
 
-/** The derived rates, from one row of report metrics; the same definitions as /api/v1/summary. */
+let RATE_DEFS = [];
+
+/** Take the rate definitions of /api/v1/schema (called once the schema has loaded). */
+export function setRateDefinitions(defs) {
+  RATE_DEFS = Array.isArray(defs) ? defs : [];
+}
+
+/** The schema's description of one rate (for tooltips), or undefined. */
+export function rateDefinition(name) {
+  return RATE_DEFS.find((d) => d.name === name);
+}
+
+/** Every rate of one row of report metrics, as a 0..1 ratio (null when the denominator is 0). */
 export function rates(m) {
-  return {
-    actual_pct: ratio(m.primary, m.received), // actual leads among everything received
-    hot_pct: ratio(m.hot, m.primary), // hot leads among actual leads
-    bot_rate: ratio(m.bot + m.blocked, m.received), // honeypot bots and blocked IPs among everything received
-    vpn_pct: ratio(m.vpn, m.primary), // VPN among actual leads
-  };
+  const out = {};
+  for (const def of RATE_DEFS) {
+    const num = def.numerator.reduce((sum, name) => sum + (m[name] ?? 0), 0);
+    out[def.name] = ratio(num, m[def.denominator] ?? 0);
+  }
+  return out;
 }
 
 /** "2026-03-07" -> "7 Mar 2026" (or "7 Mar" without the year) */

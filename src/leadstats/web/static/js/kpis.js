@@ -1,15 +1,21 @@
 // KPI cards: this period's totals against the previous period of equal length.
 
-import { escapeHtml, fmtInt, fmtPct, rates } from "./format.js";
+import { escapeHtml, fmtInt, fmtPct, rateDefinition, rates } from "./format.js";
 
 const CARDS = [
   { key: "received", label: "Received", kind: "count", help: "Every event: actual, follow-up, test, blocked and bot" },
   { key: "primary", label: "Actual leads", kind: "count", help: "Primary submissions: new, real leads" },
-  { key: "actual_pct", label: "Actual %", kind: "pct", help: "Actual leads ÷ received" },
-  { key: "hot_pct", label: "Hot %", kind: "pct", help: "Hot and Very Hot ÷ actual leads" },
-  { key: "bot_rate", label: "Bot rate", kind: "pct", worseUp: true, help: "Bots and blocked IPs ÷ received" },
-  { key: "vpn_pct", label: "VPN %", kind: "pct", worseUp: true, help: "Actual leads behind a VPN ÷ actual leads" },
+  // Rate cards: their meaning is the schema's rate definition (see helpOf).
+  { key: "actual_pct", label: "Actual %", kind: "pct" },
+  { key: "hot_pct", label: "Hot %", kind: "pct" },
+  { key: "bot_rate", label: "Bot rate", kind: "pct", worseUp: true },
+  { key: "vpn_pct", label: "VPN %", kind: "pct", worseUp: true },
 ];
+
+function helpOf(card) {
+  const def = card.kind === "pct" ? rateDefinition(card.key) : undefined;
+  return def ? `${def.description}: ${def.formula}` : card.help ?? "";
+}
 
 function valueOf(card, totals) {
   return card.kind === "count" ? totals[card.key] : rates(totals)[card.key];
@@ -40,7 +46,7 @@ export function renderKpis(section, totals, previousTotals, compareLabel) {
     const shown = card.kind === "count" ? fmtInt(now) : fmtPct(now);
     const prevShown = card.kind === "count" ? fmtInt(before) : fmtPct(before);
     return `<article class="kpi" data-kpi="${card.key}" data-value="${now ?? ""}" data-previous="${before ?? ""}">
-      <h3 title="${escapeHtml(card.help)}">${card.label}</h3>
+      <h3 title="${escapeHtml(helpOf(card))}">${card.label}</h3>
       <p class="kpi-value">${shown}</p>
       <p class="kpi-change ${tone}" title="${escapeHtml(`${compareLabel}: ${prevShown}`)}">
         <span aria-hidden="true">${arrow}</span><span class="visually-hidden">${word}</span> ${delta.text}

@@ -3,7 +3,7 @@
 
 import { ApiError, apiFetch, getJson, getToken, setToken } from "./api.js";
 import { renderBreakdown } from "./breakdown.js";
-import { fmtDate } from "./format.js";
+import { fmtDate, setRateDefinitions } from "./format.js";
 import { renderHeatmap } from "./heatmap.js";
 import { loadInsights, whenVisible } from "./insights.js";
 import { renderKpis } from "./kpis.js";
@@ -149,7 +149,7 @@ function syncControls() {
 function renderFilterChips() {
   const items = state.filters.map((expr, i) => {
     const f = splitFilter(expr);
-    const text = f ? `${f.dim} ${OP_WORDS[f.op]} ${f.values.join(", ")}` : expr;
+    const text = f ? `${f.dim} ${OP_WORDS[f.op]} ${f.values.map((v) => (v === "" ? "(none)" : v)).join(", ")}` : expr;
     const li = document.createElement("li");
     li.className = "chip";
     li.dataset.filter = expr;
@@ -211,6 +211,7 @@ async function suggestValues() {
 function loadSchema() {
   schemaRequest ??= getJson("/api/v1/schema").then((doc) => {
     schema = doc;
+    setRateDefinitions(doc.rates); // the one rate definition, from the server
     fillSchemaOptions();
     return doc;
   }, (err) => {
@@ -301,7 +302,10 @@ function render() {
   $("#breakdown-title").textContent = `Breakdown by ${state.by}`;
   renderBreakdown(table, $("#breakdown-note"), breakdown, state.by, state.sort, state.dir, {
     onSort: (key) => update({ sort: key, dir: key === state.sort && state.dir === "desc" ? "asc" : "desc" }),
-    onFilter: (value) => update({ filters: [...state.filters, filterExpr(state.by, "=", [String(value)])] }),
+    // A null group's "only" is DIM= (an empty value is null in the API's filter spelling).
+    onFilter: (value) => update({
+      filters: [...state.filters, filterExpr(state.by, "=", [value === null ? "" : String(value)])],
+    }),
   });
   document.querySelector('button[data-csv="series"]').dataset.apiUrl = `${urls.series}&format=csv`;
   document.querySelector('button[data-csv="breakdown"]').dataset.apiUrl = `${urls.breakdown}&format=csv`;

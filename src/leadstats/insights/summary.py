@@ -23,11 +23,10 @@ so its field names are part of the public contract (documented in ``docs/http-ap
 Rules:
 - "full local days": the current window is ``[today - N days, today)`` at local midnight in ``tz``;
   today (incomplete) is never counted. The previous window is the N days just before it.
-- Ratios are percentages from 0 to 100, rounded to 2 decimals, and ``null`` when the denominator is 0:
-  ``actual_pct`` = primary / received, ``hot_pct`` = hot / primary, ``bot_rate`` = (bot + blocked) /
-  received, ``vpn_pct`` = vpn / primary, ``suspicious_pct`` = suspicious / primary.
+- Ratios are the five rates of CONTRACT §2 (:data:`leadstats.model.rates.RATES`, the one definition):
+  shares in percent from 0 to 100, rounded to 2 decimals, ``null`` when the denominator is 0.
 - ``change`` = value - previous (percentage points for ratios); ``change_pct`` = relative change in
-  percent, ``null`` when previous is 0 or null.
+  percent (:func:`leadstats.model.rates.change_pct`), ``null`` when previous is 0 or null.
 - Top lists rank by primary in the current window (ties: name), skip groups with no primary events;
   a missing project or country is the group ``null``.
 
@@ -46,32 +45,26 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from .errors import QueryError
-from .model.report import ReportQuery, make_filter
-from .model.schema import DEFAULT_SUSPICIOUS_MIN
-from .model.timegrid import iso_local, local_midnight_us, zone
+from ..errors import QueryError
+from ..model.rates import RATE_BY_NAME, RATE_NAMES, RATES, change_pct, rate_values, share_pct
+from ..model.report import ReportQuery, make_filter
+from ..model.timegrid import iso_local, local_midnight_us, zone
+from ..model.vocabulary import DEFAULT_SUSPICIOUS_MIN
 
 if TYPE_CHECKING:
-    from .service import LeadStats
+    from ..service import LeadStats
+
+__all__ = ["MAX_DAYS", "RATIOS", "SUMMARY_METRICS", "change_block", "pct", "summary"]
 
 MAX_DAYS = 366
 COUNT_METRICS: tuple[str, ...] = ("received", "primary", "submissions")
-#: ratio name -> (numerator metrics, denominator metric)
-RATIOS: dict[str, tuple[tuple[str, ...], str]] = {
-    "actual_pct": (("primary",), "received"),
-    "hot_pct": (("hot",), "primary"),
-    "bot_rate": (("bot", "blocked"), "received"),
-    "vpn_pct": (("vpn",), "primary"),
-    "suspicious_pct": (("suspicious",), "primary"),
-}
-SUMMARY_METRICS: tuple[str, ...] = (*COUNT_METRICS, *RATIOS)
+#: rate name -> (numerator metrics, denominator metric), read from the one rate registry.
+RATIOS: dict[str, tuple[tuple[str, ...], str]] = {r.name: (r.numerator, r.denominator) for r in RATES}
+SUMMARY_METRICS: tuple[str, ...] = (*COUNT_METRICS, *RATE_NAMES)
 TOP_PROJECTS = 5
 TOP_COUNTRIES = 3
-
-
-def pct(numerator: float, denominator: float) -> float | None:
-    """``numerator / denominator`` in percent, 2 decimals; ``None`` when the denominator is 0."""
-    return round(100.0 * numerator / denominator, 2) if denominator else None
+#: A share in percent (kept under its old name for callers; see :func:`leadstats.model.rates.share_pct`).
+pct = share_pct
 
 
 def change_block(value: float | None, previous: float | None) -> dict[str, Any]:
@@ -80,12 +73,7 @@ def change_block(value: float | None, previous: float | None) -> dict[str, Any]:
         return {"value": value, "previous": previous, "change": None, "change_pct": None}
     diff = value - previous
     change: float | int = round(diff, 2) if isinstance(diff, float) else diff
-    return {"value": value, "previous": previous, "change": change, "change_pct": pct(diff, previous)}
-
-
-def _ratio(totals: dict[str, int], name: str) -> float | None:
-    nums, den = RATIOS[name]
-    return pct(sum(totals[n] for n in nums), totals[den])
+    return {"value": value, "previous": previous, "change": change, "change_pct": change_pct(value, previous)}
 
 
 def _window(start: date, days: int, tz_name: str) -> dict[str, str]:
@@ -97,6 +85,35 @@ def _window(start: date, days: int, tz_name: str) -> dict[str, str]:
         "first_day": start.isoformat(),
         "last_day": (end - timedelta(days=1)).isoformat(),
     }
+
+
+def _kpis(current: dict[str, Any], previous: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The counts of COUNT_METRICS and the five rates, each as a change block."""
+    metrics = {name: change_block(current[name], previous[name]) for name in COUNT_METRICS}
+    now, before = rate_values(current), rate_values(previous)
+    metrics.update({name: change_block(now[name], before[name]) for name in RATE_NAMES})
+    return metrics
+
+
+def _top_list(now_rows: list[dict[str, Any]], before_rows: list[dict[str, Any]], dim: str,
+              limit: int) -> list[dict[str, Any]]:
+    """The top ``limit`` groups of ``dim`` by primary (ties: name, null last), against the window before."""
+    before = {row[dim]: row["primary"] for row in before_rows}
+    ranked = sorted(
+        (r for r in now_rows if r["primary"] > 0), key=lambda r: (-r["primary"], r[dim] is None, str(r[dim]))
+    )
+    out = []
+    for row in ranked[:limit]:
+        prev_primary = before.get(row[dim], 0)
+        out.append({
+            dim: row[dim],
+            "primary": row["primary"],
+            "previous_primary": prev_primary,
+            "change_pct": change_pct(row["primary"], prev_primary),
+            "hot": row["hot"],
+            "hot_pct": RATE_BY_NAME["hot_pct"].value(row),
+        })
+    return out
 
 
 def summary(
@@ -130,35 +147,10 @@ def summary(
         )
         return ls.run(query)
 
-    current = totals(cur_start).totals
-    previous = totals(prev_start).totals
-    metrics: dict[str, dict[str, Any]] = {}
-    for name in COUNT_METRICS:
-        metrics[name] = change_block(current[name], previous[name])
-    for name in RATIOS:
-        metrics[name] = change_block(_ratio(current, name), _ratio(previous, name))
-
     def top(dim: str, limit: int) -> list[dict[str, Any]]:
-        now_rows = totals(cur_start, (dim,)).rows
-        before = {row[dim]: row["primary"] for row in totals(prev_start, (dim,)).rows}
-        ranked = sorted(
-            (r for r in now_rows if r["primary"] > 0),
-            key=lambda r: (-r["primary"], r[dim] is None, str(r[dim])),
-        )
-        out = []
-        for row in ranked[:limit]:
-            prev_primary = before.get(row[dim], 0)
-            out.append(
-                {
-                    dim: row[dim],
-                    "primary": row["primary"],
-                    "previous_primary": prev_primary,
-                    "change_pct": pct(row["primary"] - prev_primary, prev_primary),
-                    "hot": row["hot"],
-                    "hot_pct": pct(row["hot"], row["primary"]),
-                }
-            )
-        return out
+        return _top_list(totals(cur_start, (dim,)).rows, totals(prev_start, (dim,)).rows, dim, limit)
+
+    metrics = _kpis(totals(cur_start).totals, totals(prev_start).totals)
 
     return {
         "timezone": tz_name,
