@@ -15,6 +15,7 @@ from .schema import (
     BUCKET_ALIASES,
     BUCKETS,
     DEFAULT_SUSPICIOUS_MIN,
+    DEFAULT_TIMEZONE,
     DIMENSIONS,
     ENGAGEMENT_LABELS,
     FALSE_WORDS,
@@ -194,7 +195,7 @@ class ReportQuery:
     timezone: str
     dimensions: tuple[str, ...] = ()
     filters: tuple[Filter, ...] = ()
-    suspicious_min: float | int = 40
+    suspicious_min: float | int = int(DEFAULT_SUSPICIOUS_MIN)
 
     @property
     def bucket(self) -> Bucket | None:
@@ -212,7 +213,7 @@ class ReportQuery:
         filters: Any = None,
         suspicious_min: Any = None,
     ) -> ReportQuery:
-        tz_name = timezone or "Asia/Kolkata"
+        tz_name = timezone or DEFAULT_TIMEZONE
         tz = zone(tz_name)
         if start is None or end is None:
             raise QueryError("a report needs both from and to", field="from" if start is None else "to")

@@ -14,6 +14,7 @@ HOT_LABELS: tuple[str, ...] = ("Hot", "Very Hot")
 REFERER_MAX = 500
 EVENT_ID_MAX = 128
 DEFAULT_SUSPICIOUS_MIN = 40.0
+DEFAULT_TIMEZONE = "Asia/Kolkata"  # LEADSTATS_TZ overrides it (Settings.timezone)
 #: How a yes/no value may be spelled, in events and in filters (lower case).
 TRUE_WORDS: tuple[str, ...] = ("true", "1", "yes", "t", "y", "1.0")
 FALSE_WORDS: tuple[str, ...] = ("false", "0", "no", "f", "n", "0.0")
