@@ -62,6 +62,20 @@ class LeadStats:
         self.settings = settings or Settings.from_env()
         self._validator: Validator | None = None
 
+    _store: Store
+
+    @property
+    def store(self) -> Store:
+        """The store; a :class:`PendingStore` (not created yet) is replaced by the real one once it exists."""
+        current = self._store
+        if isinstance(current, PendingStore) and current.opened is not None:
+            self._store = current = current.opened
+        return current
+
+    @store.setter
+    def store(self, value: Store) -> None:
+        self._store = value
+
     @property
     def validator(self) -> Validator:
         if self._validator is None:
@@ -246,7 +260,16 @@ class PendingStore:
     def set_state(self, key: str, value: str) -> None:
         self._real(create=True).set_state(key, value)
 
+    @property
+    def opened(self) -> Store | None:
+        """The real store once it exists and is open."""
+        return self._store
+
     def __getattr__(self, name: str) -> Any:  # backend-specific extras (schema_version, ...)
+        if name == "_store":
+            raise AttributeError(name)
+        if self._store is not None:
+            return getattr(self._store, name)
         if name.startswith("_"):
             raise AttributeError(name)
         return getattr(self._real(create=False), name)
