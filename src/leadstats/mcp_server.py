@@ -133,7 +133,7 @@ def build_server(ls: LeadStats, settings: Settings | None = None) -> MCPServer:
         from .insights.digest import parse_to
         from .summary import summary
 
-        day = None if today is None else _guard(parse_to, today, tz or ls.settings.timezone)
+        day = None if today is None else _guard(parse_to, today, ls.timezone(tz))
         doc: dict[str, Any] = _guard(summary, ls, days=days, tz=tz, project=project, today=day)
         doc["top_projects"] = _merge_top(doc["top_projects"], "project", k)
         doc["top_countries"] = _merge_top(doc["top_countries"], "country", k)
