@@ -24,7 +24,7 @@ def db_path(tmp_path: Path) -> str:
 
 @pytest.fixture
 def ls(db_path: str) -> Iterator[LeadStats]:
-    service = leadstats.connect(db_path)
+    service = leadstats.connect(db_path, create=True)
     yield service
     service.close()
 

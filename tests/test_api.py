@@ -50,7 +50,7 @@ def ev(i: int | str, when: str = "2025-06-01T10:00:00Z", kind: str = "primary", 
 def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, LeadStats]]:
     """One store and app for the tests that do not need their own settings (each app costs ~0.4 s).
     Tests keep apart by event ids, projects and time windows; seed() is idempotent."""
-    service = leadstats.connect(str(tmp_path_factory.mktemp("api") / "shared.duckdb"))
+    service = leadstats.connect(str(tmp_path_factory.mktemp("api") / "shared.duckdb"), create=True)
     with TestClient(create_app(service, settings())) as c:
         yield c, service
     service.close()

@@ -22,7 +22,7 @@ def ev(i: int, when: str, kind: str = "primary", **fields: Any) -> dict[str, Any
 
 @pytest.fixture()
 def ls(tmp_path: Any) -> Iterator[LeadStats]:
-    service = leadstats.connect(str(tmp_path / "s.duckdb"))
+    service = leadstats.connect(str(tmp_path / "s.duckdb"), create=True)
     events = [
         # current window
         ev(1, "2026-03-01T00:10:00+05:30", project="Skyline", country="India", engagement_label="Hot"),
@@ -111,7 +111,7 @@ def test_project_filter_and_timezone(ls: LeadStats) -> None:
 
 
 def test_one_day_and_empty_store(tmp_path: Any) -> None:
-    with leadstats.connect(str(tmp_path / "e.duckdb")) as empty:
+    with leadstats.connect(str(tmp_path / "e.duckdb"), create=True) as empty:
         doc = summary(empty, days=1, tz="Asia/Kathmandu", today=TODAY)
         assert doc["current"]["from"] == "2026-03-07T00:00:00+05:45"
         assert doc["metrics"]["hot_pct"] == {

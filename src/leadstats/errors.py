@@ -43,6 +43,13 @@ class InputError(LeadStatsError):
     code = "invalid_input"
 
 
+class SettingsError(LeadStatsError):
+    """An environment variable with a value leadstats cannot use; the message names the variable."""
+
+    code = "bad_setting"
+    http_status = 500
+
+
 class NotFound(LeadStatsError):
     code = "not_found"
     http_status = 404

@@ -12,18 +12,19 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import secrets
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .errors import InputError, StoreError
+from .errors import InputError, LeadStatsError, NotFound, QueryError, StoreError
 from .ingest.pipeline import (
     LEAD_ID_SECRET_KEY,
     CheckedBatch,
@@ -36,10 +37,12 @@ from .ingest.pipeline import (
 )
 from .ingest.validate import STORE_SCHEMA, RecordError, Validator
 from .model import schema
-from .model.report import ReportQuery, ReportResult
+from .model.report import ReportQuery, ReportResult, parse_filter_expr
+from .model.timegrid import zone
 from .query.result import assemble
 from .settings import Settings
 from .store import AppendResult, Store, open_store
+from .store.url import local_path, parse_url
 
 log = logging.getLogger("leadstats.ingest")
 
@@ -78,6 +81,20 @@ class LeadStats:
         self._secret: bytes | None = None
         self._secret_lock = threading.Lock()
 
+    _store: Store
+
+    @property
+    def store(self) -> Store:
+        """The store; a :class:`PendingStore` (not created yet) is replaced by the real one once it exists."""
+        current = self._store
+        if isinstance(current, PendingStore) and current.opened is not None:
+            self._store = current = current.opened
+        return current
+
+    @store.setter
+    def store(self, value: Store) -> None:
+        self._store = value
+
     @property
     def validator(self) -> Validator:
         if self._validator is None:
@@ -85,6 +102,9 @@ class LeadStats:
         return self._validator
 
     # -- reports ---------------------------------------------------------------------------------
+    # Every front end asks through report() (keyword form: CLI, HTTP GET, Python) or query() (JSON
+    # form: HTTP POST, MCP), so defaults (time zone from Settings, suspicious_min from the model) and
+    # every refusal are decided here and in model/, once, with the same words for every front end.
     def report(
         self,
         start: Any,
@@ -95,25 +115,37 @@ class LeadStats:
         dimensions: str | Sequence[str] | None = None,
         filters: Any = None,
         suspicious_min: Any = None,
-        rates: bool = False,
+        **options: Any,
     ) -> ReportResult:
         """CONTRACT §3's Python form; returns a result whose ``to_dict()`` is the §4 document.
-        ``rates=True`` adds the five rates of §2 to every row and the totals."""
-        query = ReportQuery.create(
-            start,
-            end,
-            timezone=timezone or self.settings.timezone,
-            bucket=bucket,
-            dimensions=dimensions,
-            filters=filters,
-            suspicious_min=suspicious_min,
-            rates=rates,
-        )
-        return self.run(query)
+
+        ``filters`` takes the JSON form (``[["is", "country", ["IN"]]]``) or the CLI/URL expressions
+        (``["country=IN", "source!=direct"]``); further ``options`` go to :meth:`ReportQuery.create`."""
+        return self.run(self.build_query(start, end, timezone=timezone, bucket=bucket, dimensions=dimensions,
+                                         filters=filters, suspicious_min=suspicious_min, **options))
 
     def query(self, doc: Mapping[str, Any]) -> ReportResult:
         """The JSON query form (HTTP ``POST /api/v1/query``, MCP ``lead_stats``)."""
-        return self.run(ReportQuery.from_json(doc, default_timezone=self.settings.timezone))
+        return self.run(self.build_json_query(doc))
+
+    def build_query(self, start: Any, end: Any, *, timezone: str | None = None, filters: Any = None,
+                    **options: Any) -> ReportQuery:
+        """The validated query :meth:`report` would run (for front ends that need it before running)."""
+        if isinstance(filters, (list, tuple)) and filters and all(isinstance(f, str) for f in filters):
+            filters = [parse_filter_expr(f) for f in filters]
+        return _refused_as_query_error(
+            lambda: ReportQuery.create(start, end, timezone=timezone or self.settings.timezone, filters=filters,
+                                       **options)
+        )
+
+    def build_json_query(self, doc: Mapping[str, Any]) -> ReportQuery:
+        return _refused_as_query_error(lambda: ReportQuery.from_json(doc, default_timezone=self.settings.timezone))
+
+    def timezone(self, tz: str | None = None) -> str:
+        """``tz`` checked, or the configured default (``LEADSTATS_TZ``): the one place it is resolved."""
+        name = tz or self.settings.timezone
+        zone(name)
+        return name
 
     def run(self, query: ReportQuery) -> ReportResult:
         started = time.perf_counter()
@@ -317,7 +349,114 @@ class LeadStats:
         self.close()
 
 
-def connect(url: str | None = None, *, read_only: bool = False, settings: Settings | None = None) -> LeadStats:
-    """Open a store by path or URL (default ``LEADSTATS_DB`` or ``./leadstats.duckdb``)."""
+def connect(
+    url: str | None = None, *, read_only: bool = False, create: bool = False, settings: Settings | None = None
+) -> LeadStats:
+    """Open a store by path or URL (default ``LEADSTATS_DB`` or ``./leadstats.duckdb``).
+
+    A local store (DuckDB or chDB path) that does not exist is an error (:class:`NotFound`), so a typo
+    never reports zeros from a new empty file; pass ``create=True`` to make it (ingest and imports do).
+    A file that is not a readable store is a :class:`StoreError` naming it."""
     settings = settings or Settings.from_env()
-    return LeadStats(open_store(url or settings.db, read_only=read_only), settings)
+    target = url or settings.db
+    path = local_path(target)
+    if path is not None and not create and not os.path.exists(path):
+        if read_only:
+            raise NotFound(missing_store_message(path))
+        return LeadStats(PendingStore(target, path, settings), settings)
+    return LeadStats(_open(target, path, read_only, settings), settings)
+
+
+def missing_store_message(path: str) -> str:
+    return f"no leadstats store at {path}: import events first, pass --db, or connect(..., create=True)"
+
+
+def _open(target: str, path: str | None, read_only: bool, settings: Settings) -> Store:
+    try:
+        return open_store(target, read_only=read_only, settings=settings)
+    except (LeadStatsError, ImportError):
+        raise
+    except Exception as exc:  # the engine's own error for a damaged file: one line naming the file
+        raise StoreError(f"cannot open the store {path or target}: {_first_line(exc)}") from None
+
+
+class PendingStore:
+    """A local store that does not exist yet: reads refuse (:class:`NotFound`, never zeros from a new
+    empty file) and the first write creates it (``ingest``, imports). Once it exists, it is the store."""
+
+    def __init__(self, url: str, path: str, settings: Settings) -> None:
+        self.url, self.path, self._settings = url, path, settings
+        self.backend = parse_url(url).scheme
+        self.read_only = False
+        self._store: Store | None = None
+
+    def _real(self, *, create: bool) -> Store:
+        if self._store is None:
+            if not create and not os.path.exists(self.path):
+                raise NotFound(missing_store_message(self.path))
+            self._store = _open(self.url, self.path, False, self._settings)
+        return self._store
+
+    # reads: refused while the store does not exist
+    def report_rows(self, query: ReportQuery) -> Any:
+        return self._real(create=False).report_rows(query)
+
+    def count(self) -> int:  # an honest 0 (a server's /healthz before its first event), not a report
+        if self._store is None and not os.path.exists(self.path):
+            return 0
+        return self._real(create=False).count()
+
+    def health(self) -> dict[str, Any]:
+        return self._real(create=False).health()
+
+    def scan(self, batch_size: int = 100_000, after: str | None = None) -> Any:
+        return self._real(create=False).scan(batch_size, after)
+
+    # what a writer asks before its first write: nothing is stored yet
+    def stored_ids(self, ids: list[str]) -> set[str]:
+        return self._store.stored_ids(ids) if self._store is not None else set()
+
+    def get_state(self, key: str) -> str | None:
+        return self._store.get_state(key) if self._store is not None else None
+
+    # writes create it
+    def append(self, batch: pa.Table) -> AppendResult:
+        return self._real(create=True).append(batch)
+
+    def set_state(self, key: str, value: str) -> None:
+        self._real(create=True).set_state(key, value)
+
+    @property
+    def opened(self) -> Store | None:
+        """The real store once it exists and is open."""
+        return self._store
+
+    def __getattr__(self, name: str) -> Any:  # backend-specific extras (schema_version, ...)
+        if name == "_store":
+            raise AttributeError(name)
+        if self._store is not None:
+            return getattr(self._store, name)
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self._real(create=False), name)
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:300]
+
+
+_T = TypeVar("_T")
+
+
+def _refused_as_query_error(build: Callable[[], _T]) -> _T:
+    """Build a query; a date or number beyond what Python or the engine can hold (year 1, 1e308) is
+    bad input (a QueryError, 400 on HTTP, exit 2 in the CLI), never a server error or a traceback."""
+    try:
+        return build()
+    except (OverflowError, ValueError) as exc:
+        raise QueryError(f"a date or number is out of range ({exc})") from None

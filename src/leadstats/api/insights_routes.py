@@ -17,13 +17,13 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from .auth import Principal, require
-from .routes import READ_ERRORS, json_response
+from .routes import READ_ERRORS, json_response, single_valued_params
 
 if TYPE_CHECKING:
     from ..service import LeadStats
     from ..settings import Settings
 
-router = APIRouter(prefix="/api/v1/insights", tags=["insights"])
+router = APIRouter(prefix="/api/v1/insights", tags=["insights"], dependencies=[Depends(single_valued_params)])
 ReadAuth = Annotated[Principal, Depends(require("read"))]
 From = Annotated[str | None, Query(alias="from", description="Start: date (local midnight) or ISO instant",
                                    examples=["2026-02-01"])]

@@ -1,7 +1,8 @@
 """The HTTP routes: ingest, reports, query, schema, summary, metrics and health.
 
-Handlers are thin: they parse parameters into the same ``ReportQuery`` the CLI builds and call the one
-service; blocking work (DuckDB, validation) runs in the thread pool or on the writer thread, never on
+Handlers are thin: they pass parameters to the same service call the CLI makes (``ls.report`` /
+``ls.query``), which decides defaults and refusals for every front end; blocking work (DuckDB,
+validation) runs in the thread pool or on the writer thread, never on
 the event loop, so reports keep answering while ingest runs.
 """
 
@@ -21,11 +22,11 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from .. import __version__
 from ..errors import QueryError
 from ..insights.summary import MAX_DAYS, summary
-from ..model.report import ReportQuery, ReportResult, parse_filter_expr
+from ..model.report import ReportQuery, ReportResult
 from ..service import LeadStats
 from .auth import Principal, open_route, require
 from .bodies import is_ndjson, split_events
-from .models import (
+from .schemas import (
     EXAMPLE_EVENT,
     ErrorResponse,
     Health,
@@ -36,7 +37,21 @@ from .models import (
     SummaryDocument,
 )
 
-router = APIRouter()
+MULTI_VALUED_PARAMS = frozenset({"filter"})
+
+
+def single_valued_params(request: Request) -> None:
+    """A parameter other than ``filter`` given twice (``from=..&from=..``) is a 400 naming it: taking
+    the first or the last one silently would answer a question nobody asked."""
+    seen: dict[str, int] = {}
+    for key, _value in request.query_params.multi_items():
+        seen[key] = seen.get(key, 0) + 1
+    for key, count in seen.items():
+        if count > 1 and key not in MULTI_VALUED_PARAMS:
+            raise QueryError(f"query parameter {key!r} is given {count} times: give it once", field=key)
+
+
+router = APIRouter(dependencies=[Depends(single_valued_params)])
 CSV_CHUNK_ROWS = 2_000
 SCORE_BOUND = 1e9  # suspicion scores are 0..100; any threshold beyond this is a typo, refused with 422
 
@@ -165,31 +180,21 @@ def _csv_chunks(result: ReportResult) -> Iterator[str]:
         yield text if start == 0 else text.split("\n", 1)[1]
 
 
-def parse_query(build: Callable[[], ReportQuery]) -> ReportQuery:
-    """Build a query from request input; a date or number beyond what Python or the engine can hold
-    (year 1, 1e308) is bad input (400), not a server error."""
-    try:
-        return build()
-    except (OverflowError, ValueError) as exc:
-        raise QueryError(f"a date or number is out of range ({exc})") from None
-
-
 def _csv_filename(query: ReportQuery) -> str:
     doc = query.to_dict()
     return f"leadstats-report_{doc['from'][:10]}_{doc['to'][:10]}.csv"
 
 
-async def _answer(request: Request, query: ReportQuery, fmt: str) -> Response:
-    ls = _ls(request)
+async def _answer(run: Callable[[], ReportResult], fmt: str) -> Response:
     if fmt == "csv":
-        result = await run_in_threadpool(ls.run, query)
+        result = await run_in_threadpool(run)
         return StreamingResponse(
             _csv_chunks(result),
             media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="{_csv_filename(query)}"'},
+            headers={"Content-Disposition": f'attachment; filename="{_csv_filename(result.query)}"'},
         )
     # run and encode in one worker-thread hop: the event loop only sends bytes
-    return await run_in_threadpool(lambda: json_response(ls.run(query).to_dict()))
+    return await run_in_threadpool(lambda: json_response(run().to_dict()))
 
 
 _REPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -256,20 +261,12 @@ async def report(
         Literal["json", "csv"], Query(alias="format", description="json (default) or csv", examples=["csv"])
     ] = "json",
 ) -> Response:
-    smin: Any = int(suspicious_min) if suspicious_min is not None and suspicious_min.is_integer() else suspicious_min
-    query = parse_query(
-        lambda: ReportQuery.create(
-            start,
-            end,
-            timezone=tz or _ls(request).settings.timezone,
-            bucket=bucket,
-            dimensions=by,
-            filters=[parse_filter_expr(f) for f in filters],
-            suspicious_min=smin,
-            rates=rates,
-        )
+    ls = _ls(request)
+    return await _answer(
+        lambda: ls.report(start, end, timezone=tz, bucket=bucket, dimensions=by, filters=filters,
+                          suspicious_min=suspicious_min, rates=rates),
+        fmt,
     )
-    return await _answer(request, query, fmt)
 
 
 @router.post(
@@ -280,9 +277,8 @@ async def report(
     responses={200: {"model": ReportDocument, "description": "The report (CONTRACT §4)"}, **READ_ERRORS},
 )
 async def query(request: Request, principal: ReadAuth, body: QueryBody) -> Response:
-    doc = body.to_query_doc()
-    doc.setdefault("timezone", _ls(request).settings.timezone)
-    return await _answer(request, parse_query(lambda: ReportQuery.from_json(doc)), "json")
+    ls, doc = _ls(request), body.to_query_doc()
+    return await _answer(lambda: ls.query(doc), "json")
 
 
 @router.get(

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import functools
-import os
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
 
-from ..errors import LeadStatsError, NotFound
+from ..errors import LeadStatsError
 from ..service import LeadStats, connect
 from ..settings import Settings
-from ..store.url import parse_url
 
 app = typer.Typer(
     name="leadstats",
@@ -30,22 +28,53 @@ console = Console()
 err_console = Console(stderr=True)
 
 DbOption = typer.Option(None, "--db", help="Store path or URL (default: $LEADSTATS_DB or ./leadstats.duckdb).")
-TzOption = typer.Option(None, "--tz", help="IANA timezone for buckets and dates (default Asia/Kolkata).")
+TzOption = typer.Option(
+    None, "--tz", help="IANA timezone for buckets and dates (default $LEADSTATS_TZ or Asia/Kolkata)."
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+EXIT_BAD_INPUT = 2  # bad usage or input: an unknown option, a bad query, a bad setting, an unreadable file
+EXIT_FAILED = 1  # the work failed: no store, the store or a remote service failed
+
+_settings: Settings | None = None
+
+
+@app.callback()
+def _start() -> None:
+    """Lead statistics: when leads arrive, what kind they are, where they come from."""
+    global _settings
+    _settings = None
+    try:
+        _settings = Settings.from_env()  # every setting validated before any command runs
+    except LeadStatsError as exc:
+        fail(exc)
+
+
+def settings() -> Settings:
+    """The process's settings, read from the environment once (at the start of the command)."""
+    global _settings
+    if _settings is None:
+        _settings = Settings.from_env()
+    return _settings
+
+
+def fail(exc: LeadStatsError) -> NoReturn:
+    err_console.print(f"[red]error[/red]: {exc.message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(exc.exit_code)
+
+
 def handle_errors(fn: F) -> F:
-    """Turn a LeadStatsError into a one-line message and its exit code (2 for bad input), never a
-    traceback."""
+    """Turn a LeadStatsError into a one-line message and its exit code (2 for bad usage or input, 1 when
+    the work failed; README "Exit codes"), never a traceback."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
         except LeadStatsError as exc:
-            err_console.print(f"[red]error[/red]: {exc.message}", highlight=False, soft_wrap=True)
-            raise typer.Exit(exc.exit_code) from None
+            fail(exc)
         except KeyboardInterrupt:
             err_console.print("interrupted")
             raise typer.Exit(130) from None
@@ -53,16 +82,21 @@ def handle_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def open_service(db: str | None, *, read_only: bool = False, must_exist: bool = False) -> LeadStats:
-    """Open the store; ``must_exist`` refuses a local DuckDB path that is not there (a typo in --db
-    would otherwise create an empty store and report zeros)."""
-    settings = Settings.from_env()
-    url = db or settings.db
-    if must_exist:
-        parsed = parse_url(url)
-        if parsed.scheme == "duckdb" and parsed.path != ":memory:" and not os.path.exists(parsed.path):
-            raise NotFound(f"no leadstats store at {parsed.path}: import events first, or pass --db")
-    return connect(url, read_only=read_only, settings=settings)
+def open_service(
+    db: str | None,
+    *,
+    read_only: bool = False,
+    must_exist: bool = False,
+    create: bool | None = None,
+    settings_: Settings | None = None,
+) -> LeadStats:
+    """Open the store named by ``--db`` (or ``LEADSTATS_DB``). Readers pass ``read_only=True`` (so they
+    work beside another reader, e.g. a stdio MCP session) and never create a store; writers (imports,
+    serve, demo) create it unless ``must_exist`` (a typo in --db would otherwise make an empty store)."""
+    conf = settings_ or settings()
+    url = db or conf.db
+    make = (not read_only and not must_exist) if create is None else create
+    return connect(url, read_only=read_only, create=make, settings=conf)
 
 
 def is_terminal() -> bool:

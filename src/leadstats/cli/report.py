@@ -10,9 +10,9 @@ import typer
 from rich.table import Table
 
 from ..errors import QueryError
-from ..model.report import ReportQuery, ReportResult, parse_filter_expr
+from ..insights.summary import summary
+from ..model.report import ReportResult
 from ..model.schema import METRIC_NAMES, RATE_NAMES, describe
-from ..settings import Settings
 from .common import DbOption, TzOption, app, console, handle_errors, is_terminal, open_service
 
 
@@ -76,23 +76,66 @@ def report(
     db: str | None = DbOption,
 ) -> None:
     """Counts by time bucket and dimensions, exactly as CONTRACT §3-§4."""
-    if fmt and fmt.lower() not in ("table", "json", "csv"):
-        raise QueryError(f"unknown format {fmt!r}: use table, json or csv", field="format")
-    smin: Any = suspicious_min
-    if smin is not None and float(smin).is_integer():
-        smin = int(smin)
-    query = ReportQuery.create(
-        start,
-        end,
-        timezone=tz or Settings.from_env().timezone,
-        bucket=bucket,
-        dimensions=by,
-        filters=[parse_filter_expr(f) for f in filters],
-        suspicious_min=smin,
-        rates=rates,
-    )
-    with open_service(db, must_exist=True) as ls:
-        emit(ls.run(query), fmt)
+    check_format(fmt, ("table", "json", "csv"))
+    with open_service(db, read_only=True) as ls:
+        emit(ls.report(start, end, timezone=tz, bucket=bucket, dimensions=by, filters=filters,
+                       suspicious_min=suspicious_min, rates=rates), fmt)
+
+
+def check_format(fmt: str | None, choices: tuple[str, ...]) -> None:
+    if fmt and fmt.lower() not in choices:
+        raise QueryError(f"unknown format {fmt!r}: use {', '.join(choices[:-1])} or {choices[-1]}", field="format")
+
+
+@app.command("summary")
+@handle_errors
+def summary_cmd(
+    days: int = typer.Option(7, "--days", help="Window length in local days (1..366)."),
+    tz: str | None = TzOption,
+    project: str | None = typer.Option(None, "--project", help="Only this project."),
+    today: str | None = typer.Option(
+        None, "--today", help="First local day not counted, YYYY-MM-DD (default: today in the time zone)."
+    ),
+    fmt: str | None = typer.Option(None, "--format", help="table (default on a terminal) or json."),
+    db: str | None = DbOption,
+) -> None:
+    """KPIs for the last N full local days against the N days before (as GET /api/v1/summary)."""
+    check_format(fmt, ("table", "json"))
+    with open_service(db, read_only=True) as ls:
+        doc = summary(ls, days=days, tz=tz, project=project, today=today)
+    if (fmt or ("table" if is_terminal() else "json")).lower() == "json":
+        sys.stdout.write(json.dumps(doc, ensure_ascii=False) + "\n")
+        return
+    console.print(render_summary(doc))
+
+
+def render_summary(doc: dict[str, Any]) -> Table:
+    cur, prev = doc["current"], doc["previous"]
+    scope = f" · project {doc['project']}" if doc.get("project") is not None else ""
+    title = (f"{cur['first_day']} .. {cur['last_day']} against {prev['first_day']} .. {prev['last_day']}"
+             f" ({doc['timezone']}){scope}")
+    table = Table(title=title, title_justify="left", header_style="bold")
+    for col, justify in (("metric", "left"), ("value", "right"), ("previous", "right"), ("change", "right")):
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for name, block in doc["metrics"].items():
+        pct = name.endswith(("_pct", "_rate"))
+        table.add_row(name, _cell(block["value"], pct), _cell(block["previous"], pct), _change(block, pct))
+    return table
+
+
+def _cell(value: Any, pct: bool) -> str:
+    if value is None:
+        return "—"
+    return f"{value:.2f}%" if pct else f"{value:,}"
+
+
+def _change(block: dict[str, Any], pct: bool) -> str:
+    if block["change"] is None:
+        return "—"
+    if pct:
+        return f"{block['change']:+.2f} pts"
+    rel = "" if block["change_pct"] is None else f" ({block['change_pct']:+.2f}%)"
+    return f"{block['change']:+,}{rel}"
 
 
 @app.command()

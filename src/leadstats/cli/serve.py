@@ -13,6 +13,7 @@ import typer
 from ..errors import InputError
 from ..settings import Settings
 from .common import DbOption, app, handle_errors, open_service
+from .common import settings as cli_settings
 
 log = logging.getLogger("leadstats.serve")
 
@@ -83,10 +84,10 @@ def run_server(
     from ..api import create_app
     from ..api.observability import configure_logging
 
-    settings = Settings.from_env()
+    settings = cli_settings()
     check_serve_config(settings, host, insecure_local)
     configure_logging(log_level)
-    with open_service(db) as ls:
+    with open_service(db, settings_=settings) as ls:
         api = create_app(ls, ls.settings, insecure_local=insecure_local)
         configure_logging(log_level)  # again: an extension may have installed its own handlers
         auth = "tokens" if api.state.auth.configured else "none (insecure-local)"

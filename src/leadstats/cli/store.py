@@ -14,7 +14,7 @@ from .common import DbOption, app, console, handle_errors, open_service
 @handle_errors
 def info(db: str | None = DbOption, fmt: str = typer.Option("table", "--format", help="table or json")) -> None:
     """Backend, size, row and event counts, schema version."""
-    with open_service(db, must_exist=True) as ls:
+    with open_service(db, read_only=True) as ls:
         health = ls.health()
     if fmt == "json":
         sys.stdout.write(json.dumps(health) + "\n")

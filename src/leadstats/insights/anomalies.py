@@ -351,7 +351,7 @@ def anomalies(
     []
     """
     opts = options or AnomalyOptions()
-    tz_name = tz or ls.settings.timezone
+    tz_name = ls.timezone(tz)
     window = resolve_window(start, end, tz_name, default_days=7, default_end="hour")
     now_hour = hour_start_us(tz_name)
     if window.start_us < now_hour < window.end_us:  # the future holds no events: not a "drop"

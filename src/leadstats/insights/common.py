@@ -19,12 +19,15 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import QueryError
 from ..model.rates import RATE_BY_NAME, rate_values
-from ..model.report import ReportQuery
+from ..model.report import ReportQuery, ReportResult
 from ..model.timegrid import DAY_US, US, from_us, iso_local, local_midnight_us, parse_bound, zone
+
+if TYPE_CHECKING:
+    from ..service import LeadStats
 
 HOUR_US = 3600 * US
 WEEK_US = 7 * DAY_US
@@ -126,6 +129,10 @@ class Window:
     def query(self, **options: Any) -> ReportQuery:
         """A report query over this window (``bucket``, ``dimensions``, ``filters``, ``suspicious_min``)."""
         return ReportQuery.create(self.start, self.end, timezone=self.timezone, **options)
+
+    def report(self, ls: LeadStats, **options: Any) -> ReportResult:
+        """Run a report over this window through the one service call (``ls.report``)."""
+        return ls.report(self.start, self.end, timezone=self.timezone, **options)
 
     def shifted(self, start_us: int | None = None, end_us: int | None = None) -> Window:
         return Window(self.start_us if start_us is None else start_us,

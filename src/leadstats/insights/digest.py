@@ -99,7 +99,7 @@ def build_digest(
     """The digest document (see module doc). ``to`` is the exclusive end date."""
     if period not in PERIODS:
         raise QueryError(f"unknown period {period!r}: use week or day", field="period")
-    tz_name = tz or ls.settings.timezone
+    tz_name = ls.timezone(tz)
     zone(tz_name)
     days = PERIODS[period]
     end = parse_to(to, tz_name)

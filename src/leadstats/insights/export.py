@@ -88,7 +88,7 @@ def export_for_ai(
     k: int | None = None,
 ) -> dict[str, Any]:
     """Write the pack into directory ``out`` (created if needed); returns the manifest."""
-    tz_name = tz or ls.settings.timezone
+    tz_name = ls.timezone(tz)
     k = ls.settings.k_anonymity if k is None else k
     window = resolve_window(start, end, tz_name, default_days=DEFAULT_DAYS)
     folder = Path(out)

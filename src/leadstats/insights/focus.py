@@ -354,7 +354,7 @@ def focus(
     >>> focus(ls, "2026-03-01", "2026-03-08")["items"]
     []
     """
-    window = resolve_window(start, end, tz or ls.settings.timezone, default_days=DEFAULT_DAYS)
+    window = resolve_window(start, end, ls.timezone(tz), default_days=DEFAULT_DAYS)
     opts = options or FocusOptions(k=ls.settings.k_anonymity)
     results = [ls.run(window.query(dimensions=list(dims), filters=filters)) for dims in dimensions]
     doc = rank_segments(results, options=opts, limit=limit)

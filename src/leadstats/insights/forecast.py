@@ -191,7 +191,7 @@ def forecast(
     if metric not in FORECAST_METRICS:
         raise LeadStatsError(f"unknown forecast metric {metric!r}: use one of {', '.join(FORECAST_METRICS)}",
                              field="metric")
-    tz_name = tz or ls.settings.timezone
+    tz_name = ls.timezone(tz)
     window = resolve_window(start, end, tz_name, default_days=history_days)
     day_end = local_midnight_us(window.end.date(), window.tz)  # whole local days only
     if day_end <= window.start_us:

@@ -47,8 +47,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import QueryError
 from ..model.rates import RATE_BY_NAME, RATE_NAMES, RATES, change_pct, rate_values, share_pct
-from ..model.report import ReportQuery, make_filter
-from ..model.timegrid import iso_local, local_midnight_us, zone
+from ..model.report import make_filter
+from ..model.timegrid import iso_local, local_midnight_us, parse_day, zone
 from ..model.vocabulary import DEFAULT_SUSPICIOUS_MIN
 
 if TYPE_CHECKING:
@@ -122,19 +122,18 @@ def summary(
     days: int = 7,
     tz: str | None = None,
     project: str | None = None,
-    today: date | None = None,
+    today: date | str | None = None,
 ) -> dict[str, Any]:
     """KPIs for the last ``days`` full local days in ``tz`` against the ``days`` before (see module doc).
 
-    ``project`` restricts every figure to one project; ``today`` (a local date, default: now in ``tz``)
-    is the first day *not* counted.
+    ``project`` restricts every figure to one project; ``today`` (a local date or ``"YYYY-MM-DD"``,
+    default: now in ``tz``) is the first day *not* counted.
     """
     if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_DAYS:
         raise QueryError(f"days must be a whole number from 1 to {MAX_DAYS}, got {days!r}", field="days")
-    tz_name = tz or ls.settings.timezone
+    tz_name = ls.timezone(tz)
     tzinfo = zone(tz_name)
-    if today is None:
-        today = datetime.now(tzinfo).date()
+    today = datetime.now(tzinfo).date() if today is None else parse_day(today, "today")
     if not 1972 <= today.year <= 2199:  # both windows stay inside the storable 1970..2199
         raise QueryError(f"today {today.isoformat()} is out of range (1972..2199)", field="today")
     cur_start = today - timedelta(days=days)
@@ -142,10 +141,7 @@ def summary(
     filters = [make_filter("is", "project", [project])] if project is not None else []
 
     def totals(start: date, dims: tuple[str, ...] = ()) -> Any:
-        query = ReportQuery.create(
-            start, start + timedelta(days=days), timezone=tz_name, dimensions=dims, filters=filters
-        )
-        return ls.run(query)
+        return ls.report(start, start + timedelta(days=days), timezone=tz_name, dimensions=dims, filters=filters)
 
     def top(dim: str, limit: int) -> list[dict[str, Any]]:
         return _top_list(totals(cur_start, (dim,)).rows, totals(prev_start, (dim,)).rows, dim, limit)

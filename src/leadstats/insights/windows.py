@@ -186,7 +186,7 @@ def best_windows(
     >>> best_windows(ls, "2026-03-02", "2026-03-09")["top_ad_slots"]
     []
     """
-    window = resolve_window(start, end, tz or ls.settings.timezone, default_days=7 * weeks)
+    window = resolve_window(start, end, ls.timezone(tz), default_days=7 * weeks)
     result = ls.run(window.query(bucket="60m", filters=filters))
     doc = time_windows(result, top=top)
     if not include_slots:

@@ -95,7 +95,7 @@ def _lead_summary(ctx: Context) -> Callable[..., dict[str, Any]]:
             "First local day NOT counted, YYYY-MM-DD (default: today); the window is the days before it."
         ))] = None,
     ) -> dict[str, Any]:
-        day = None if today is None else guard(parse_to, today, tz or ctx.ls.settings.timezone)
+        day = None if today is None else guard(parse_to, today, ctx.ls.timezone(tz))
         doc: dict[str, Any] = guard(summary, ctx.ls, days=days, tz=tz, project=project, today=day)
         return k_anonymize_summary(doc, ctx.k)
 

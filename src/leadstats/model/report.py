@@ -16,7 +16,7 @@ from .metrics import METRIC_NAMES
 from .rates import RATE_NAMES, rate_values
 from .schema import BUCKET_ALIASES, BUCKETS, Bucket
 from .timegrid import TimeGrid, iso_local, parse_bound, zone
-from .vocabulary import DEFAULT_SUSPICIOUS_MIN
+from .vocabulary import DEFAULT_SUSPICIOUS_MIN, DEFAULT_TIMEZONE
 
 __all__ = [
     "FILTER_OPS",
@@ -81,7 +81,7 @@ class ReportQuery:
     timezone: str
     dimensions: tuple[str, ...] = ()
     filters: tuple[Filter, ...] = ()
-    suspicious_min: float | int = 40
+    suspicious_min: float | int = int(DEFAULT_SUSPICIOUS_MIN)
     rates: bool = False  # every row and the totals also carry the five rates (CONTRACT §2)
 
     @property
@@ -101,7 +101,7 @@ class ReportQuery:
         suspicious_min: Any = None,
         rates: Any = None,
     ) -> ReportQuery:
-        tz_name = timezone or "Asia/Kolkata"
+        tz_name = timezone or DEFAULT_TIMEZONE
         tz = zone(tz_name)
         if start is None or end is None:
             raise QueryError("a report needs both from and to", field="from" if start is None else "to")

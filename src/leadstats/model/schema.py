@@ -14,6 +14,7 @@ from .metrics import METRIC_NAMES, METRICS, Metric, describe_metrics
 from .rates import RATE_NAMES, RATES, Rate, describe_rates
 from .vocabulary import (
     DEFAULT_SUSPICIOUS_MIN,
+    DEFAULT_TIMEZONE,
     ENGAGEMENT_LABELS,
     EVENT_TYPES,
     FALSE_WORDS,
@@ -26,7 +27,8 @@ EVENT_ID_MAX = 128
 MAX_BUCKETS = 100_000
 
 __all__ = [
-    "DEFAULT_SUSPICIOUS_MIN", "DIMENSIONS", "ENGAGEMENT_LABELS", "EVENT_TYPES", "FALSE_WORDS", "HOT_LABELS",
+    "DEFAULT_SUSPICIOUS_MIN", "DEFAULT_TIMEZONE", "DIMENSIONS", "ENGAGEMENT_LABELS", "EVENT_TYPES", "FALSE_WORDS",
+    "HOT_LABELS",
     "METRICS", "METRIC_NAMES", "RATES", "RATE_NAMES", "RENAMED", "TRUE_WORDS", "Dimension", "Kind", "Metric",
     "Rate",
 ]

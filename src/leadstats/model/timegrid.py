@@ -96,6 +96,24 @@ MIN_BOUND = datetime(1900, 1, 1, tzinfo=UTC)
 MAX_BOUND = datetime(2200, 1, 1, tzinfo=UTC)
 
 
+def parse_day(value: object, field: str) -> date:
+    """A local calendar day given as a ``date`` or an ISO ``YYYY-MM-DD`` string (a datetime gives its date).
+
+    >>> parse_day("2026-11-23", "today"), parse_day(date(2026, 11, 23), "today")
+    (datetime.date(2026, 11, 23), datetime.date(2026, 11, 23))
+    """
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str) and _DATE_RE.match(value.strip()):
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    raise QueryError(f"{field}: {value!r} is not a date (YYYY-MM-DD)", field=field)
+
+
 def parse_bound(value: object, tz: ZoneInfo, field: str) -> int:
     """A window bound: a date is local midnight in ``tz``; an instant with offset is taken as is;
     a date-time without offset is read as local wall time in ``tz``. Bounds must lie in 1900..2199."""

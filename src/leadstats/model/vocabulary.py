@@ -9,3 +9,4 @@ HOT_LABELS: tuple[str, ...] = ("Hot", "Very Hot")
 TRUE_WORDS: tuple[str, ...] = ("true", "1", "yes", "t", "y", "1.0")
 FALSE_WORDS: tuple[str, ...] = ("false", "0", "no", "f", "n", "0.0")
 DEFAULT_SUSPICIOUS_MIN = 40.0
+DEFAULT_TIMEZONE = "Asia/Kolkata"  # LEADSTATS_TZ overrides it (Settings.timezone)

@@ -14,13 +14,14 @@ blob20 is empty, and a data point with no known type is not an event (as in ``le
 numbers may arrive as strings. Time has second precision on AE, so a window bound is rounded up
 to the next whole second (exact for AE's own data).
 
-Environment: ``CLOUDFLARE_API_TOKEN`` (required), ``LEADSTATS_CLOUDFLARE_API_BASE`` (default
-``https://api.cloudflare.com``; tests point it at a local stand-in), ``LEADSTATS_AE_TIMEOUT`` seconds.
+Settings: ``CLOUDFLARE_API_TOKEN`` (required), ``LEADSTATS_CLOUDFLARE_API_BASE`` (up to and including
+``/client/v4``, default ``https://api.cloudflare.com/client/v4``; tests point it at a local stand-in),
+``LEADSTATS_AE_TIMEOUT`` seconds. Requests follow the one Cloudflare retry policy
+(:mod:`leadstats.cloudflare`): 429 and 5xx answers are retried with backoff and ``Retry-After``.
 """
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -29,14 +30,14 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 import pyarrow as pa
 
+from ..cloudflare import CloudflareClient, response_error
 from ..errors import QueryError, StoreError, UpstreamError
 from ..model.report import ReportQuery
 from ..model.schema import AE_FIELD_COLUMNS, DIMENSIONS, ENGAGEMENT_LABELS, EVENT_TYPES
 from ..query.compiler import Relation, compile_report
 from ..query.dialect import ANALYTICS_ENGINE, SQLText
+from ..settings import Settings
 from .base import AppendResult, GroupRows
-
-DEFAULT_API_BASE = "https://api.cloudflare.com"
 
 DEFAULT_MAPPING: dict[str, str] = dict(AE_FIELD_COLUMNS)
 _AE_COLUMN = re.compile(r"^(blob([1-9]|1[0-9]|20)|double([1-9]|1[0-9]|20)|index1)$")
@@ -118,7 +119,9 @@ class AnalyticsEngineStore:
         api_base: str | None = None,
         timeout_s: float | None = None,
         transport: httpx.BaseTransport | None = None,
+        settings: Settings | None = None,
     ) -> None:
+        settings = settings or Settings.from_env()
         parts = urlsplit(url)
         account = parts.netloc
         dataset = parts.path.strip("/")
@@ -136,33 +139,35 @@ class AnalyticsEngineStore:
             mapping[key] = value
         self.account, self.dataset, self.mapping = account, dataset, mapping
         self.location = f"ae://{account}/{dataset}"
-        self._token = token or os.environ.get("CLOUDFLARE_API_TOKEN") or ""
-        if not self._token:
+        token = token or settings.cloudflare_api_token or ""
+        if not token:
             raise StoreError("the Analytics Engine store needs CLOUDFLARE_API_TOKEN (an Account Analytics Read token)")
-        base = (api_base or os.environ.get("LEADSTATS_CLOUDFLARE_API_BASE") or DEFAULT_API_BASE).rstrip("/")
-        self.endpoint = f"{base}/client/v4/accounts/{account}/analytics_engine/sql"
-        timeout = timeout_s or float(os.environ.get("LEADSTATS_AE_TIMEOUT") or 60)
-        self._http = httpx.Client(timeout=timeout, transport=transport)
+        self._http = CloudflareClient(
+            settings,
+            label="Analytics Engine SQL API",
+            token=token,
+            base=api_base,
+            timeout_s=timeout_s or settings.ae_timeout_s,
+            transport=transport,
+        )
+        self.path = f"accounts/{account}/analytics_engine/sql"
+        self.endpoint = self._http.url(self.path)
         self.relation = ae_relation(dataset, mapping)
 
     # -- the SQL API -----------------------------------------------------------------------------
     def sql(self, statement: str) -> dict[str, Any]:
-        """Run one statement (``FORMAT JSON`` is appended) and return the parsed answer."""
-        try:
-            resp = self._http.post(
-                self.endpoint,
-                content=(statement + " FORMAT JSON").encode(),
-                headers={"Authorization": f"Bearer {self._token}", "Content-Type": "text/plain"},
-            )
-        except httpx.HTTPError as exc:
-            raise UpstreamError(f"Analytics Engine SQL API unreachable: {exc}") from None
+        """Run one statement (``FORMAT JSON`` is appended) and return the parsed answer; 429s, 5xx and
+        dropped connections are retried (:mod:`leadstats.cloudflare`)."""
+        resp = self._http.post(
+            self.path, content=(statement + " FORMAT JSON").encode(), headers={"Content-Type": "text/plain"}
+        )
         if resp.status_code in (401, 403):
             raise UpstreamError(
                 f"Analytics Engine refused the token (HTTP {resp.status_code}): check CLOUDFLARE_API_TOKEN"
                 " has Account Analytics Read for this account"
             )
         if resp.status_code != 200:
-            raise UpstreamError(f"Analytics Engine SQL API error (HTTP {resp.status_code}): {resp.text[:500]}")
+            raise UpstreamError(f"Analytics Engine SQL API error ({response_error(resp)})")
         try:
             doc = resp.json()
         except ValueError:

@@ -4,10 +4,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from ..errors import StoreError
 from .base import Store
+
+if TYPE_CHECKING:
+    from ..settings import Settings
 
 
 @dataclass(frozen=True)
@@ -36,8 +40,16 @@ def parse_url(url: str) -> StoreURL:
     raise StoreError(f"unknown store URL scheme {parts.scheme!r}: use duckdb://, chdb://, clickhouse:// or ae://")
 
 
-def open_store(url: str, *, read_only: bool = False) -> Store:
-    """Open the backend a URL names."""
+def local_path(url: str) -> str | None:
+    """The file or directory a local store URL names (DuckDB, chDB), or None (servers, memory)."""
+    parsed = parse_url(url)
+    if parsed.scheme in ("duckdb", "chdb") and parsed.path not in ("", ":memory:"):
+        return parsed.path
+    return None
+
+
+def open_store(url: str, *, read_only: bool = False, settings: Settings | None = None) -> Store:
+    """Open the backend a URL names (``settings`` carries the Cloudflare token and API base for ``ae://``)."""
     parsed = parse_url(url)
     if parsed.scheme == "duckdb":
         from .duckdb import DuckDBStore
@@ -55,7 +67,7 @@ def open_store(url: str, *, read_only: bool = False) -> Store:
         if parsed.scheme == "ae":
             from .analytics_engine import AnalyticsEngineStore  # type: ignore[import-not-found]
 
-            return AnalyticsEngineStore(parsed.raw)  # type: ignore[no-any-return]
+            return AnalyticsEngineStore(parsed.raw, settings=settings)  # type: ignore[no-any-return]
     except ImportError as exc:
         raise StoreError(
             f"the {parsed.scheme} backend needs an extra: pip install 'leadstats[clickhouse]' ({exc})"

@@ -3,31 +3,27 @@
 ``POST {base}/accounts/{account}/d1/database/{database}/query`` with ``{"sql": ..., "params": [...]}`` and
 a bearer token from ``CLOUDFLARE_API_TOKEN``; the answer is
 ``{"result": [{"results": [...], "success": true, "meta": {...}}], "success": true, "errors": [], ...}``.
-``LEADSTATS_CLOUDFLARE_API_BASE`` overrides the base URL (tests point it at a local server). 429 and 5xx
-answers and dropped connections are retried with exponential backoff (``Retry-After`` is honoured); the
-token never appears in a message.
+``LEADSTATS_CLOUDFLARE_API_BASE`` (up to and including ``/client/v4``) overrides the base URL (tests point
+it at a local server). Requests follow the one Cloudflare retry policy (:mod:`leadstats.cloudflare`: 429,
+5xx and dropped connections retried with backoff, jitter and ``Retry-After``); the token never appears in
+a message.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import random
-import time
 from collections.abc import Sequence
 from typing import Any
 
 import httpx
 import pyarrow as pa
 
+from ...cloudflare import CloudflareClient, error_text
 from ...errors import AuthError, InputError, UpstreamError
+from ...settings import Settings
 from ..mapping import quote_ident
 from .readers import Page
 
-DEFAULT_BASE = "https://api.cloudflare.com/client/v4"
-BASE_ENV = "LEADSTATS_CLOUDFLARE_API_BASE"
 TOKEN_ENV = "CLOUDFLARE_API_TOKEN"
-BACKOFF_ENV = "LEADSTATS_HTTP_BACKOFF_S"
 
 
 class RestSource:
@@ -37,60 +33,47 @@ class RestSource:
     id_page_size = 50_000
 
     def __init__(self, account: str, database: str, token: str, *, base_url: str | None = None,
-                 attempts: int = 6, backoff_s: float | None = None, timeout_s: float = 60.0) -> None:
+                 attempts: int | None = None, backoff_s: float | None = None, timeout_s: float = 60.0,
+                 settings: Settings | None = None) -> None:
         self.account = account
         self.database = database
-        base = (base_url or os.environ.get(BASE_ENV) or DEFAULT_BASE).rstrip("/")
-        self.url = f"{base}/accounts/{account}/d1/database/{database}/query"
         self.label = f"d1://{account}/{database}"
-        self.attempts = max(1, attempts)
-        env_backoff = os.environ.get(BACKOFF_ENV)
-        self.backoff_s = backoff_s if backoff_s is not None else float(env_backoff) if env_backoff else 0.5
-        self.retries = 0  # how many requests were retried, for the run summary
-        self._client = httpx.Client(
-            timeout=timeout_s, headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        self._client = CloudflareClient(
+            settings or Settings.from_env(), label=f"{self.label}: D1 API", token=token, base=base_url,
+            timeout_s=timeout_s, attempts=attempts, backoff_s=backoff_s,
         )
+        self.path = f"accounts/{account}/d1/database/{database}/query"
+        self.url = self._client.url(self.path)
+
+    @property
+    def attempts(self) -> int:
+        return self._client.attempts
+
+    @attempts.setter
+    def attempts(self, value: int) -> None:
+        self._client.attempts = max(1, value)
+
+    @property
+    def retries(self) -> int:
+        """How many requests were retried, for the run summary."""
+        return self._client.retries
 
     @classmethod
-    def from_url(cls, url: str) -> RestSource:
+    def from_url(cls, url: str, settings: Settings | None = None) -> RestSource:
         """``RestSource.from_url("d1://acc/db")`` with the token from ``CLOUDFLARE_API_TOKEN``."""
+        settings = settings or Settings.from_env()
         parts = url[len("d1://"):].strip("/").split("/")
         if len(parts) != 2 or not all(parts):
             raise InputError(f"{url}: expected d1://ACCOUNT_ID/DATABASE_ID")
-        token = os.environ.get(TOKEN_ENV, "").strip()
+        token = settings.cloudflare_api_token
         if not token:
             raise AuthError(f"set {TOKEN_ENV} to an API token with D1 read access to import from {url}")
-        return cls(parts[0], parts[1], token)
+        return cls(parts[0], parts[1], token, settings=settings)
 
     # -- one query ----------------------------------------------------------------------------------
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         """Run one statement and return its rows as dicts (retrying what can be retried)."""
-        body = {"sql": sql, "params": list(params)}
-        last = ""
-        for attempt in range(self.attempts):
-            if attempt:
-                self.retries += 1
-            try:
-                resp = self._client.post(self.url, json=body)
-            except httpx.TransportError as exc:
-                last = f"connection failed ({type(exc).__name__})"
-                self._sleep(attempt, None)
-                continue
-            if resp.status_code == 429 or resp.status_code >= 500:
-                last = f"HTTP {resp.status_code}"
-                self._sleep(attempt, resp.headers.get("retry-after"))
-                continue
-            return self._rows(resp)
-        raise UpstreamError(f"{self.label}: D1 API still failing after {self.attempts} attempts: {last}")
-
-    def _sleep(self, attempt: int, retry_after: str | None) -> None:
-        if attempt + 1 >= self.attempts:
-            return
-        delay = self.backoff_s * (2**attempt) * (0.5 + random.random())
-        if retry_after:
-            with contextlib.suppress(ValueError):
-                delay = max(delay, min(float(retry_after), 60.0))
-        time.sleep(delay)
+        return self._rows(self._client.post(self.path, json={"sql": sql, "params": list(params)}))
 
     def _rows(self, resp: httpx.Response) -> list[dict[str, Any]]:
         try:
@@ -133,8 +116,5 @@ class RestSource:
 
 
 def _errors(doc: Any) -> str:
-    if not isinstance(doc, dict):
-        return ""
-    errs = doc.get("errors") or ([{"message": doc["error"]}] if doc.get("error") else [])
-    texts = [str(e.get("message", e)) if isinstance(e, dict) else str(e) for e in errs if e]
-    return (": " + "; ".join(texts)[:500]) if texts else ""
+    text = error_text(doc)
+    return f": {text}" if text else ""
