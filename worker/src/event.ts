@@ -1,0 +1,161 @@
+/**
+ * The lead event of leadstats' CONTRACT §1, its validation, and its stable `event_id`.
+ *
+ * Only `event_type` is required here: `occurred_at` defaults to now and `event_id` is derived
+ * (see {@link withEventId}), so a caller can hand over exactly what its code path knows.
+ */
+
+export const EVENT_TYPES = ["primary", "follow_up", "test", "blocked", "bot"] as const;
+export type EventType = (typeof EVENT_TYPES)[number];
+
+export const ENGAGEMENT_LABELS = ["Cold", "Warm", "Hot", "Very Hot"] as const;
+export type EngagementLabel = (typeof ENGAGEMENT_LABELS)[number];
+
+/** Free-text fields of an event (string or null), in CONTRACT §1 order. */
+export const STRING_FIELDS = [
+  "project", "source", "referer", "cta",
+  "utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content",
+  "country", "region", "city", "phone_country_code", "lead_id",
+] as const;
+export type StringField = (typeof STRING_FIELDS)[number];
+
+/** CONTRACT §1: the referer is cut to this many characters (Unicode code points). */
+export const REFERER_MAX_CHARS = 500;
+/** CONTRACT §1: an event_id is 1..128 characters. */
+export const EVENT_ID_MAX_CHARS = 128;
+
+/** What a caller gives: a CONTRACT §1 event where only `event_type` is required. */
+export type LeadEventInput = {
+  event_id?: string | null;
+  event_type: EventType;
+  /** ISO 8601 with `Z` or an offset, or a Date; default: now. */
+  occurred_at?: string | Date | null;
+  engagement_label?: EngagementLabel | string | null;
+  vpn?: boolean | null;
+  suspicion_score?: number | null;
+} & { [K in StringField]?: string | null };
+
+/** A complete event as sent to `POST /api/v1/events` and put on a Queue (JSON-safe). */
+export type LeadEvent = {
+  event_id: string;
+  event_type: EventType;
+  occurred_at: string;
+  engagement_label?: EngagementLabel | null;
+  vpn?: boolean | null;
+  suspicion_score?: number | null;
+} & { [K in StringField]?: string | null };
+
+/** A field of an event is not what CONTRACT §1 allows; `field` names it. */
+export class LeadEventError extends TypeError {
+  constructor(readonly field: string, message: string) {
+    super(`lead event: ${field}: ${message}`);
+    this.name = "LeadEventError";
+  }
+}
+
+const OFFSET_TIME = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$/i;
+const LABELS = new Map(ENGAGEMENT_LABELS.map((l) => [l.toLowerCase(), l]));
+
+/** `cutChars("ab😀c", 3) === "ab😀"`: cut to code points, never inside a surrogate pair. */
+export function cutChars(text: string, max: number): string {
+  if (text.length <= max) return text;
+  let out = "";
+  let n = 0;
+  for (const ch of text) {
+    if (n++ === max) break;
+    out += ch;
+  }
+  return out;
+}
+
+function text(value: unknown, field: string): string | null {
+  if (value === undefined || value === null) return null;
+  if (typeof value !== "string") throw new LeadEventError(field, `must be a string or null, got ${typeof value}`);
+  const trimmed = value.trim();
+  return trimmed === "" ? null : trimmed;
+}
+
+function instant(value: unknown): string {
+  if (value === undefined || value === null || value === "") return new Date().toISOString();
+  if (value instanceof Date) {
+    if (Number.isNaN(value.getTime())) throw new LeadEventError("occurred_at", "is an invalid Date");
+    return value.toISOString();
+  }
+  if (typeof value !== "string" || !OFFSET_TIME.test(value.trim()) || Number.isNaN(Date.parse(value.trim()))) {
+    throw new LeadEventError("occurred_at", `must be ISO 8601 with Z or an offset, got ${JSON.stringify(value)}`);
+  }
+  return value.trim();
+}
+
+/**
+ * Check and normalize one event: strings trimmed (empty = null), the referer cut to 500 characters,
+ * the engagement label in its contract spelling, `occurred_at` defaulting to now. The `event_id` is
+ * kept when given; {@link withEventId} derives it otherwise.
+ */
+export function normalizeEvent(input: LeadEventInput): Omit<LeadEvent, "event_id"> & { event_id?: string } {
+  if (input === null || typeof input !== "object") throw new LeadEventError("record", "is not an object");
+  const type = input.event_type;
+  if (!(EVENT_TYPES as readonly unknown[]).includes(type)) {
+    throw new LeadEventError("event_type", `must be one of ${EVENT_TYPES.join(", ")}, got ${JSON.stringify(type)}`);
+  }
+  const out: Omit<LeadEvent, "event_id"> & { event_id?: string } = {
+    event_type: type,
+    occurred_at: instant(input.occurred_at),
+  };
+  const id = text(input.event_id, "event_id");
+  if (id !== null) {
+    if (id.length > EVENT_ID_MAX_CHARS) throw new LeadEventError("event_id", `is longer than ${EVENT_ID_MAX_CHARS} characters`);
+    out.event_id = id;
+  }
+  for (const field of STRING_FIELDS) {
+    let value = text(input[field], field);
+    if (value !== null && field === "referer") value = cutChars(value, REFERER_MAX_CHARS);
+    if (value !== null) out[field] = value;
+  }
+  const label = text(input.engagement_label, "engagement_label");
+  if (label !== null) {
+    const known = LABELS.get(label.toLowerCase());
+    if (!known) throw new LeadEventError("engagement_label", `must be one of ${ENGAGEMENT_LABELS.join(", ")}, got ${JSON.stringify(label)}`);
+    out.engagement_label = known;
+  }
+  if (input.vpn !== undefined && input.vpn !== null) {
+    if (typeof input.vpn !== "boolean") throw new LeadEventError("vpn", "must be true, false or null");
+    out.vpn = input.vpn;
+  }
+  if (input.suspicion_score !== undefined && input.suspicion_score !== null) {
+    const score = input.suspicion_score;
+    if (typeof score !== "number" || !Number.isFinite(score) || score < 0 || score > 100) {
+      throw new LeadEventError("suspicion_score", `must be a number 0..100, got ${JSON.stringify(score)}`);
+    }
+    out.suspicion_score = score;
+  }
+  return out;
+}
+
+/** The fields, in a fixed order, whose values make up a derived event id. */
+const IDENTITY_FIELDS = ["event_type", "occurred_at", ...STRING_FIELDS, "engagement_label", "vpn", "suspicion_score"] as const;
+
+/**
+ * `worker:` + the first 32 hex digits of SHA-256 over the event's fields (type, instant, every
+ * dimension). The same event object (a retried send, a redelivered Queue message) always gets the
+ * same id, so leadstats stores it once. Two submits that differ in nothing, not even the millisecond,
+ * would share an id: give an `event_id` (e.g. `d1:LeadSubmissions:<SubmissionId>`) when that can happen.
+ */
+export async function deriveEventId(event: Omit<LeadEvent, "event_id">): Promise<string> {
+  const record = event as Record<string, unknown>;
+  const parts = IDENTITY_FIELDS.map((f) => {
+    let value = record[f];
+    if (f === "occurred_at" && typeof value === "string") value = new Date(value).toISOString();
+    return `${f}=${value === undefined || value === null ? "" : String(value)}`;
+  });
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(parts.join("\u001f")));
+  const hex = Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+  return `worker:${hex.slice(0, 32)}`;
+}
+
+/** {@link normalizeEvent}, then the given `event_id` or a derived one. */
+export async function withEventId(input: LeadEventInput): Promise<LeadEvent> {
+  const event = normalizeEvent(input);
+  const event_id = event.event_id ?? (await deriveEventId(event));
+  return { ...event, event_id };
+}
