@@ -17,8 +17,8 @@ export type Fault =
 
 export class FlakyProxy {
   readonly plan: Fault[] = [];
-  /** What happened to each request, in order: a fault or "pass". */
-  readonly log: string[] = [];
+  /** Each request in order: what happened to it ("pass" or the fault), its body, when it came (ms). */
+  readonly log: { what: string; body: string; at: number }[] = [];
   url = "";
   private server: Server | null = null;
 
@@ -54,7 +54,7 @@ export class FlakyProxy {
     for await (const c of req) chunks.push(c as Buffer);
     const body = Buffer.concat(chunks);
     const fault = this.plan.shift();
-    this.log.push(fault ?? "pass");
+    this.log.push({ what: fault ?? "pass", body: body.toString("utf8"), at: Date.now() });
     const json = (status: number, code: string, headers: Record<string, string> = {}): void => {
       res.writeHead(status, { "content-type": "application/json", ...headers });
       res.end(JSON.stringify({ error: { code, message: `flaky proxy: ${status}`, field: null } }));
