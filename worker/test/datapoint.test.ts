@@ -195,6 +195,40 @@ describe("forwarding helpers", () => {
     assert.equal(await ok("retryAfterSeconds", null), null);
   });
 
+  test("network errors and 5xx are retried; other 4xx are not; tries are bounded", async () => {
+    const run = async (statuses: number[]): Promise<any> => {
+      const res = await mf.dispatchFetch("http://unit/forward", { method: "POST", body: JSON.stringify({ fn: "forward", args: [statuses] }) });
+      return ((await res.json()) as Answer).ok;
+    };
+    const healed = await run([0, 503, 502]);
+    assert.equal(healed.calls, 4);
+    assert.deepEqual([healed.result.accepted, healed.result.attempts], [1, 4]);
+    assert.deepEqual(await run([401]), { calls: 1, error: { status: 401, retryable: false } });
+    assert.deepEqual(await run([503, 422]), { calls: 2, error: { status: 422, retryable: false } });
+    assert.deepEqual(await run([503, 503, 503, 500]), { calls: 4, error: { status: 500, retryable: true } });
+  });
+
+  test("the queue consumer sends up to 1,000 events per request, acks what was stored, retries the rest", async () => {
+    const run = async (c: Record<string, unknown>): Promise<any> => {
+      const res = await mf.dispatchFetch("http://unit/consume", { method: "POST", body: JSON.stringify({ fn: "consume", args: [c] }) });
+      const answer = (await res.json()) as Answer;
+      assert.equal(answer.error, undefined, JSON.stringify(answer.error));
+      return answer.ok;
+    };
+    // 5 messages of 400 events: requests of 800, 800, 400 (a message is never split); the 2nd fails.
+    const partial = await run({ messages: 5, eventsPerMessage: 400, fail: [1] });
+    assert.deepEqual(partial.sizes, [800, 800, 400]);
+    assert.deepEqual(partial.log, ["ack m0", "ack m1", "ack m4", "retry m2 7", "retry m3 7"]);
+    assert.deepEqual([partial.result.acked, partial.result.retried, partial.result.accepted], [3, 2, 1200]);
+    // Everything fails with 429: the whole batch is retried after the server's Retry-After.
+    const down = await run({ messages: 2, eventsPerMessage: 3, fail: "all", retryAfter: "12" });
+    assert.deepEqual(down.sizes, [6]);
+    assert.deepEqual(down.log, ["retryAll 12"]);
+    // All stored: every message acked.
+    const fine = await run({ messages: 3, eventsPerMessage: 1, fail: [] });
+    assert.deepEqual(fine.log, ["ack m0", "ack m1", "ack m2"]);
+  });
+
   test("recordLeadEvent writes the data point to the dataset binding inside workerd", async () => {
     const res = await mf.dispatchFetch("http://unit/record", {
       method: "POST", body: JSON.stringify({ fn: "record", args: [{ event_type: "test", project: "Skyline" }] }),
