@@ -86,6 +86,10 @@ export async function recordLeadEvent(
       (): Delivery => ({ kind: "queued" }),
       (error: unknown): Delivery => (report(error, event), { kind: "failed", error }),
     );
+  } else if (Boolean(bindings.url) !== Boolean(bindings.token)) {
+    const error = new Error("leadstats: set both the server URL and the ingest token (LEADSTATS_URL, LEADSTATS_TOKEN), or neither");
+    report(error, event);
+    delivery = Promise.resolve({ kind: "failed", error });
   } else if (bindings.url && bindings.token) {
     delivery = forwardEvents([event], {
       url: bindings.url,

@@ -55,8 +55,11 @@ export class LeadstatsServer {
       },
       stdio: ["ignore", "ignore", err],
     });
+    let spawnError: Error | null = null;
+    this.proc.once("error", (e) => { spawnError = e; });
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
+      if (spawnError) throw new Error(`cannot run ${leadstatsBin()} (set LEADSTATS_BIN): ${String(spawnError)}`);
       if (this.proc.exitCode !== null) throw new Error(`leadstats serve exited ${this.proc.exitCode}:\n${this.tail()}`);
       try {
         const res = await fetch(`${this.url}/healthz`);
