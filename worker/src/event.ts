@@ -31,8 +31,10 @@ export type LeadEventInput = {
   /** ISO 8601 with `Z` or an offset, or a Date; default: now. */
   occurred_at?: string | Date | null;
   engagement_label?: EngagementLabel | string | null;
-  vpn?: boolean | null;
-  suspicion_score?: number | null;
+  /** true/false; 1/0 and yes/no words are read as leadstats reads them. */
+  vpn?: boolean | number | string | null;
+  /** 0..100 (a numeric string is read as its number). */
+  suspicion_score?: number | string | null;
 } & { [K in StringField]?: string | null };
 
 /** A complete event as sent to `POST /api/v1/events` and put on a Queue (JSON-safe). */
@@ -75,6 +77,34 @@ function text(value: unknown, field: string): string | null {
   return trimmed === "" ? null : trimmed;
 }
 
+// The spellings leadstats accepts for a yes/no value (model/schema.py TRUE_WORDS / FALSE_WORDS).
+const TRUE_WORDS = new Set(["true", "1", "yes", "t", "y", "1.0"]);
+const FALSE_WORDS = new Set(["false", "0", "no", "f", "n", "0.0"]);
+
+/** vpn: a boolean, 1/0, or a yes/no word as leadstats reads them; null when absent or empty. */
+function yesNo(value: unknown): boolean | null {
+  if (value === undefined || value === null) return null;
+  if (typeof value === "boolean") return value;
+  if (value === 1 || value === 0) return value === 1;
+  if (typeof value === "string") {
+    const word = value.trim().toLowerCase();
+    if (word === "") return null;
+    if (TRUE_WORDS.has(word)) return true;
+    if (FALSE_WORDS.has(word)) return false;
+  }
+  throw new LeadEventError("vpn", `must be true or false, got ${JSON.stringify(value)}`);
+}
+
+/** suspicion_score: a number 0..100 (or its decimal text); null when absent or empty. */
+function number(value: unknown): number | null {
+  if (value === undefined || value === null || (typeof value === "string" && value.trim() === "")) return null;
+  const score = typeof value === "string" ? Number(value.trim()) : value;
+  if (typeof score !== "number" || !Number.isFinite(score) || score < 0 || score > 100) {
+    throw new LeadEventError("suspicion_score", `must be a number 0..100, got ${JSON.stringify(value)}`);
+  }
+  return score;
+}
+
 function instant(value: unknown): string {
   if (value === undefined || value === null || value === "") return new Date().toISOString();
   if (value instanceof Date) {
@@ -114,21 +144,14 @@ export function normalizeEvent(input: LeadEventInput): Omit<LeadEvent, "event_id
   }
   const label = text(input.engagement_label, "engagement_label");
   if (label !== null) {
-    const known = LABELS.get(label.toLowerCase());
+    const known = LABELS.get(label.toLowerCase().replace(/[_\s]+/g, " "));
     if (!known) throw new LeadEventError("engagement_label", `must be one of ${ENGAGEMENT_LABELS.join(", ")}, got ${JSON.stringify(label)}`);
     out.engagement_label = known;
   }
-  if (input.vpn !== undefined && input.vpn !== null) {
-    if (typeof input.vpn !== "boolean") throw new LeadEventError("vpn", "must be true, false or null");
-    out.vpn = input.vpn;
-  }
-  if (input.suspicion_score !== undefined && input.suspicion_score !== null) {
-    const score = input.suspicion_score;
-    if (typeof score !== "number" || !Number.isFinite(score) || score < 0 || score > 100) {
-      throw new LeadEventError("suspicion_score", `must be a number 0..100, got ${JSON.stringify(score)}`);
-    }
-    out.suspicion_score = score;
-  }
+  const vpn = yesNo(input.vpn);
+  if (vpn !== null) out.vpn = vpn;
+  const score = number(input.suspicion_score);
+  if (score !== null) out.suspicion_score = score;
   return out;
 }
 

@@ -31,8 +31,8 @@ export interface AcceptedFields extends SubmitFields {
   /** `LeadSubmissions.SubmissionId` of the D1 row, when the Worker has it. */
   submissionId?: number | string | null;
   engagement_label?: EngagementLabel | string | null;
-  vpn?: boolean | null;
-  suspicion_score?: number | null;
+  vpn?: LeadEventInput["vpn"];
+  suspicion_score?: LeadEventInput["suspicion_score"];
   phone_country_code?: string | null;
   /** An opaque (hashed) lead identity; never a name, e-mail or phone. */
   lead_id?: string | null;

@@ -122,12 +122,19 @@ describe("toDataPoint follows CONTRACT §5", () => {
   test("labels take the contract spelling; bad fields are refused with the field named", async () => {
     const point = await ok("toDataPoint", { event_type: "primary", engagement_label: "very hot" });
     assert.equal(blob(point, BLOB.engagement_label), "Very Hot");
+    const snake = await ok("toDataPoint", { event_type: "primary", engagement_label: "VERY_HOT", vpn: "yes", suspicion_score: "62.5" });
+    assert.equal(blob(snake, BLOB.engagement_label), "Very Hot");
+    assert.deepEqual([snake.doubles[1], snake.doubles[7]], [62.5, 1], "yes/no words and numeric text, as leadstats reads them");
+    const event = await ok("normalizeEvent", { event_type: "primary", vpn: 0, suspicion_score: "40" });
+    assert.deepEqual([event.vpn, event.suspicion_score], [false, 40]);
     const cases: [Record<string, unknown>, string][] = [
       [{ event_type: "lead" }, "event_type"],
       [{ event_type: "primary", engagement_label: "Lukewarm" }, "engagement_label"],
       [{ event_type: "primary", occurred_at: "2026-03-07T10:12:00" }, "occurred_at"],
       [{ event_type: "primary", suspicion_score: 101 }, "suspicion_score"],
-      [{ event_type: "primary", vpn: "yes" }, "vpn"],
+      [{ event_type: "primary", vpn: "maybe" }, "vpn"],
+      [{ event_type: "primary", vpn: 2 }, "vpn"],
+      [{ event_type: "primary", suspicion_score: "high" }, "suspicion_score"],
       [{ event_type: "primary", project: 7 }, "project"],
       [{ event_type: "primary", event_id: "x".repeat(129) }, "event_id"],
     ];
