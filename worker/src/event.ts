@@ -114,6 +114,8 @@ function instant(value: unknown): string {
   if (typeof value !== "string" || !OFFSET_TIME.test(value.trim()) || Number.isNaN(Date.parse(value.trim()))) {
     throw new LeadEventError("occurred_at", `must be ISO 8601 with Z or an offset, got ${JSON.stringify(value)}`);
   }
+  const year = new Date(value.trim()).getUTCFullYear();
+  if (year < 1970 || year >= 2200) throw new LeadEventError("occurred_at", `is outside 1970..2199: ${value}`);
   return value.trim();
 }
 
@@ -124,9 +126,11 @@ function instant(value: unknown): string {
  */
 export function normalizeEvent(input: LeadEventInput): Omit<LeadEvent, "event_id"> & { event_id?: string } {
   if (input === null || typeof input !== "object") throw new LeadEventError("record", "is not an object");
-  const type = input.event_type;
+  const raw = input.event_type as unknown;
+  // As leadstats reads it: any case, `-` for `_` ("Follow-Up" is follow_up).
+  const type = (typeof raw === "string" ? raw.trim().toLowerCase().replace(/-/g, "_") : raw) as EventType;
   if (!(EVENT_TYPES as readonly unknown[]).includes(type)) {
-    throw new LeadEventError("event_type", `must be one of ${EVENT_TYPES.join(", ")}, got ${JSON.stringify(type)}`);
+    throw new LeadEventError("event_type", `must be one of ${EVENT_TYPES.join(", ")}, got ${JSON.stringify(raw)}`);
   }
   const out: Omit<LeadEvent, "event_id"> & { event_id?: string } = {
     event_type: type,

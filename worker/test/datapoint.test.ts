@@ -127,10 +127,13 @@ describe("toDataPoint follows CONTRACT §5", () => {
     assert.deepEqual([snake.doubles[1], snake.doubles[7]], [62.5, 1], "yes/no words and numeric text, as leadstats reads them");
     const event = await ok("normalizeEvent", { event_type: "primary", vpn: 0, suspicion_score: "40" });
     assert.deepEqual([event.vpn, event.suspicion_score], [false, 40]);
+    const dashed = await ok("toDataPoint", { event_type: "Follow-Up" });
+    assert.deepEqual([blob(dashed, BLOB.event_type), blob(dashed, BLOB.primary_flag)], ["follow_up", "0"]);
     const cases: [Record<string, unknown>, string][] = [
       [{ event_type: "lead" }, "event_type"],
       [{ event_type: "primary", engagement_label: "Lukewarm" }, "engagement_label"],
       [{ event_type: "primary", occurred_at: "2026-03-07T10:12:00" }, "occurred_at"],
+      [{ event_type: "primary", occurred_at: "1969-12-31T23:59:59Z" }, "occurred_at"],
       [{ event_type: "primary", suspicion_score: 101 }, "suspicion_score"],
       [{ event_type: "primary", vpn: "maybe" }, "vpn"],
       [{ event_type: "primary", vpn: 2 }, "vpn"],
