@@ -23,6 +23,23 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e '.[test]'
 
+# The Worker half (worker/, TypeScript): Node from Debian's packages when missing; typecheck, then its
+# tests inside workerd (Miniflare), the end-to-end one against this checkout's `leadstats serve`.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+  else
+    echo "node/npm are missing: install Debian's nodejs and npm packages (sudo apt-get install nodejs npm)" >&2
+    exit 1
+  fi
+fi
+echo "== worker (npm)"
+npm ci --prefix worker --no-audit --no-fund --loglevel=error
+npm --prefix worker run --silent typecheck
+LEADSTATS_BIN="$PWD/.venv/bin/leadstats" npm --prefix worker test
+
 echo "== ruff"; .venv/bin/ruff check src tests benchmarks
 echo "== mypy"; .venv/bin/mypy
 echo "== pytest"; .venv/bin/python -m pytest -q "$@"
