@@ -18,9 +18,10 @@ class AppendResult:
 
 @dataclass(frozen=True)
 class GroupRows:
-    """Raw grouped rows from a backend: ``(key?, dim..., metric...)`` tuples, see the compiler."""
+    """Raw grouped rows from a backend: an Arrow table with the compiler's column names (``__k``,
+    ``__d0``..., ``m_<metric>``), or ``(key?, dim..., metric...)`` tuples in that order."""
 
-    rows: list[tuple[Any, ...]]
+    rows: pa.Table | list[tuple[Any, ...]]
     engine: str  # which relation answered, e.g. "events" or "rollup"
 
 

@@ -5,10 +5,13 @@ Layout (see docs/storage.md):
   ``engagement_label``, a 64-bit ``id_hash`` of ``event_id`` for cheap duplicate checks, and ``weight``
   (how many events the row stands for: 1, or an Analytics Engine ``_sample_interval``). Batches are
   inserted in time order, so DuckDB's per-row-group min/max prune a report's window.
-- ``rollup_15m``: per 15-minute UTC slot and primary suspicion score, the metric sums. Every real UTC
-  offset is a multiple of 15 minutes, so these slots compose exactly into any bucket of 15 minutes or
-  more in any zone; time-only reports read a few thousand rows instead of millions. It is written in
-  the same transaction as the events, so it is never out of step.
+- ``rollup_15m``: one row per 15-minute UTC slot with every metric's sum, ``suspicious`` counted at the
+  default threshold (``DEFAULT_SUSPICIOUS_MIN``). Every real UTC offset is a multiple of 15 minutes, so
+  these slots compose exactly into any bucket of 15 minutes or more in any zone; a time-only report over
+  30 days reads 2,880 rows whatever the number of events.
+- ``rollup_scores``: per slot and suspicion score, the primary events with that score: the exact
+  histogram a time-only report with another ``suspicious_min`` reads instead of the default column.
+  Both are written in the same transaction as the events, so they are never out of step.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ import pyarrow.compute as pc
 
 from ..errors import StoreError
 from ..model.report import ReportQuery
-from ..model.schema import ENGAGEMENT_LABELS, EVENT_COLUMNS, EVENT_TYPES, METRIC_NAMES
+from ..model.schema import DEFAULT_SUSPICIOUS_MIN, ENGAGEMENT_LABELS, EVENT_COLUMNS, EVENT_TYPES, METRIC_NAMES
 from ..model.timegrid import US
 from ..query.compiler import Relation, compile_report, metric_conditions
 from ..query.dialect import DUCKDB
@@ -35,6 +38,14 @@ from .base import AppendResult, GroupRows
 
 SLOT_US = 900 * US
 _NO_SCORE = "'-inf'::DOUBLE"
+
+
+# Migration 3 folds the old (slot, suspicion) rollup into one row per slot.
+_LEGACY_SUMS = {
+    m: f'sum("{m}")' if m != "suspicious"
+    else f'coalesce(sum("primary") FILTER (WHERE suspicion >= {DEFAULT_SUSPICIOUS_MIN}), 0)'
+    for m in METRIC_NAMES
+}
 
 
 def _enum(values: tuple[str, ...]) -> str:
@@ -73,6 +84,25 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         "weight column for sampled sources (Analytics Engine _sample_interval)",
         ["ALTER TABLE events ADD COLUMN weight INTEGER DEFAULT 1"],
     ),
+    (
+        3,
+        "rollup keyed by slot only (default suspicious precomputed) plus an exact score histogram",
+        [
+            f"""CREATE TABLE rollup_slots (
+                slot INTEGER PRIMARY KEY,
+                {", ".join(f'"{m}" BIGINT NOT NULL' for m in METRIC_NAMES)})""",
+            f"""INSERT INTO rollup_slots
+                SELECT slot, {", ".join(_LEGACY_SUMS[m] for m in METRIC_NAMES)}
+                FROM rollup_15m GROUP BY slot""",
+            """CREATE TABLE rollup_scores (
+                slot INTEGER NOT NULL, score DOUBLE NOT NULL, "primary" BIGINT NOT NULL,
+                PRIMARY KEY (slot, score))""",
+            f"""INSERT INTO rollup_scores SELECT slot, suspicion, "primary" FROM rollup_15m
+                WHERE suspicion <> {_NO_SCORE} AND "primary" > 0""",
+            "DROP TABLE rollup_15m",
+            "ALTER TABLE rollup_slots RENAME TO rollup_15m",
+        ],
+    ),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -85,6 +115,20 @@ _ROLLUP_REL = Relation(
     window_type="Int64",
     rollup=True,
 )
+
+
+def _rollup_relation(suspicious_min: float) -> Relation:
+    """The slot rollup; for a threshold other than the default, ``suspicious`` is summed from the exact
+    score histogram instead of the precomputed column (the threshold is a validated number: a literal)."""
+    if float(suspicious_min) == DEFAULT_SUSPICIOUS_MIN:
+        return _ROLLUP_REL
+    others = ", ".join(f'"{m}"' if m != "suspicious" else '0 AS "suspicious"' for m in METRIC_NAMES)
+    zeros = ", ".join('"primary" AS "suspicious"' if m == "suspicious" else f'0 AS "{m}"' for m in METRIC_NAMES)
+    table = (
+        f"(SELECT slot, {others} FROM rollup_15m UNION ALL SELECT slot, {zeros} FROM rollup_scores"
+        f" WHERE score >= {float(suspicious_min)!r}) AS __r"
+    )
+    return Relation(**{**_ROLLUP_REL.__dict__, "table": table})
 
 
 def _time_ordered(batch: pa.Table) -> pa.Table:
@@ -266,18 +310,19 @@ class DuckDBStore:
 
     @staticmethod
     def _update_rollup(con: duckdb.DuckDBPyConnection, source: str) -> None:
-        conds = metric_conditions(lambda name: name, None)
-        names = list(conds)
-        sums = ", ".join(f"coalesce(sum(weight) FILTER (WHERE {conds[m] or 'true'}), 0)" for m in names)
-        updates = ", ".join(f'"{m}" = rollup_15m."{m}" + excluded."{m}"' for m in names)
+        conds = metric_conditions(lambda name: name, str(DEFAULT_SUSPICIOUS_MIN))
+        sums = ", ".join(f"coalesce(sum(weight) FILTER (WHERE {conds[m] or 'true'}), 0)" for m in METRIC_NAMES)
+        updates = ", ".join(f'"{m}" = rollup_15m."{m}" + excluded."{m}"' for m in METRIC_NAMES)
+        slot = f"CAST(epoch_us(occurred_at) // {SLOT_US} AS INTEGER)"
         con.execute(
-            f"""INSERT INTO rollup_15m
-            SELECT CAST(epoch_us(occurred_at) // {SLOT_US} AS INTEGER) AS slot,
-                   CASE WHEN event_type = 'primary' AND suspicion_score IS NOT NULL
-                        THEN suspicion_score ELSE {_NO_SCORE} END AS suspicion,
-                   {sums}
-            FROM {source} GROUP BY ALL
-            ON CONFLICT (slot, suspicion) DO UPDATE SET {updates}"""
+            f"""INSERT INTO rollup_15m SELECT {slot} AS slot, {sums} FROM {source} GROUP BY ALL
+            ON CONFLICT (slot) DO UPDATE SET {updates}"""
+        )
+        con.execute(
+            f"""INSERT INTO rollup_scores
+            SELECT {slot} AS slot, suspicion_score AS score, sum(weight) AS "primary" FROM {source}
+            WHERE event_type = 'primary' AND suspicion_score IS NOT NULL GROUP BY ALL
+            ON CONFLICT (slot, score) DO UPDATE SET "primary" = rollup_scores."primary" + excluded."primary" """
         )
 
     def optimize(self) -> None:
@@ -316,13 +361,13 @@ class DuckDBStore:
 
     def report_rows(self, query: ReportQuery) -> GroupRows:
         if self._rollup_ok(query):
-            rel, engine = _ROLLUP_REL, "rollup"
+            rel, engine = _rollup_relation(query.suspicious_min), "rollup"
         else:
             rel = _EVENTS_REL if not self._weighted else Relation(**{**_EVENTS_REL.__dict__, "weight": "weight"})
             engine = "events"
         compiled = compile_report(query, rel, DUCKDB)
         try:
-            rows = self._cursor().execute(compiled.sql, compiled.params).fetchall()
+            rows = self._cursor().execute(compiled.sql, compiled.params).to_arrow_table()
         except duckdb.CatalogException as exc:
             raise StoreError(f"{self.path} is not a leadstats store: {exc}") from None
         return GroupRows(rows, engine)
