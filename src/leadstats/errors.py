@@ -57,6 +57,17 @@ class StoreError(LeadStatsError):
     exit_code = 1
 
 
+class StorageFull(StoreError):
+    """The store's disk is full: nothing of the refused batch was acknowledged; retry when space is back."""
+
+    code = "storage_full"
+    http_status = 507
+
+    def __init__(self, message: str, *, retry_after: int = 30) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class AuthError(LeadStatsError):
     code = "unauthorized"
     http_status = 401

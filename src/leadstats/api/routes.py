@@ -86,16 +86,19 @@ def _ls(request: Request) -> LeadStats:
 )
 async def healthz(request: Request) -> Response:
     ls = _ls(request)
-    await run_in_threadpool(ls.store.count)  # raises StoreError (503) when the store is unusable
+    health = await run_in_threadpool(ls.health)  # raises StoreError (503) when the store is unusable
     writer = request.app.state.writer
-    return json_response(
-        {
-            "status": "ok",
-            "version": __version__,
-            "backend": ls.store.backend,
-            "writer": "running" if writer.running else "idle",
-        }
-    )
+    doc = {
+        "status": "ok",
+        "version": __version__,
+        "backend": health.get("backend"),
+        "writer": "running" if writer.running else "idle",
+    }
+    if health.get("write_error"):  # reads still answer; writes are failing (e.g. a full disk)
+        doc.update(status="degraded", write_error=health["write_error"])
+    if health.get("wal_loss"):
+        doc["wal_loss"] = health["wal_loss"]
+    return json_response(doc, status_code=503 if doc["status"] != "ok" else 200)
 
 
 # -- ingest ----------------------------------------------------------------------------------------

@@ -17,18 +17,22 @@ Layout (see docs/storage.md):
 from __future__ import annotations
 
 import contextlib
+import functools
+import json
+import logging
 import os
 import threading
 import time
 import weakref
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..errors import StoreError
+from ..errors import StorageFull, StoreError
 from ..model.report import ReportQuery
 from ..model.schema import DEFAULT_SUSPICIOUS_MIN, ENGAGEMENT_LABELS, EVENT_COLUMNS, EVENT_TYPES, METRIC_NAMES
 from ..model.timegrid import US
@@ -37,6 +41,12 @@ from ..query.dialect import DUCKDB
 from .base import AppendResult, GroupRows
 
 SLOT_US = 900 * US
+log = logging.getLogger("leadstats.store")
+_T = TypeVar("_T")
+# What DuckDB says when a write reached the disk and failed there; after a fatal error the database
+# object is unusable until it is opened again.
+_FATAL_TEXTS = ("database has been invalidated", "No space left on device", "Could not write file")
+_NO_SPACE = "No space left on device"
 _NO_SCORE = "'-inf'::DOUBLE"
 
 
@@ -163,6 +173,55 @@ def _connect(path: str, read_only: bool, wait_s: float) -> duckdb.DuckDBPyConnec
             raise StoreError(f"cannot open {path}: {exc}") from None
 
 
+def _is_fatal(exc: BaseException) -> bool:
+    return isinstance(exc, duckdb.FatalException) or any(t in str(exc) for t in _FATAL_TEXTS)
+
+
+def _guarded(write: bool) -> Callable[[Callable[..., _T]], Callable[..., _T]]:
+    """Run a store method on a usable connection: reopen after a fatal error (a full disk invalidates
+    DuckDB's database object), and turn disk errors into ``StorageFull``/``StoreError`` with the cause."""
+
+    def wrap(fn: Callable[..., _T]) -> Callable[..., _T]:
+        @functools.wraps(fn)
+        def run(self: DuckDBStore, *args: Any, **kwargs: Any) -> _T:
+            self._revive(write)
+            try:
+                return fn(self, *args, **kwargs)
+            except duckdb.Error as exc:
+                if not _is_fatal(exc):
+                    raise
+                raise self._failed(exc, write) from None
+
+        return run
+
+    return wrap
+
+
+class CommitLog:
+    """``<store>.seq``: the sequence number of the last acknowledged append, written after DuckDB's
+    commit. DuckDB replays its write-ahead log up to the last whole commit and drops a torn tail without
+    a word; a store whose own commit counter is behind this file has lost acknowledged batches."""
+
+    def __init__(self, store_path: str) -> None:
+        self.path = store_path + ".seq"
+
+    def read(self) -> tuple[int, int]:
+        try:
+            with open(self.path, "rb") as fh:
+                seq, events = fh.read(64).split()[:2]
+            return int(seq), int(events)
+        except (OSError, ValueError):
+            return 0, 0
+
+    def write(self, seq: int, events: int) -> None:
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o644)
+        try:
+            os.pwrite(fd, f"{seq:020d} {events:020d}\n".encode(), 0)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
 class DuckDBStore:
     backend = "duckdb"
 
@@ -177,14 +236,90 @@ class DuckDBStore:
         self._con = _connect(path, read_only, lock_wait_s)
         # A connection still open when the interpreter exits can abort it inside DuckDB: close it first.
         self._finalizer = weakref.finalize(self, _close_quietly, self._con)
-        self._con.execute("SET TimeZone = 'UTC'")
-        self._con.execute("SET enable_progress_bar = false")
+        self._setup(self._con)
         self._write_lock = threading.Lock()
         self._local = threading.local()
+        self._generation = 0  # bumped when the connection is replaced; per-thread cursors follow it
+        self._broken: str | None = None  # why the connection died (cleared by a reopen)
+        self._write_error: str | None = None  # why the last write failed (cleared by a write that works)
+        self._read_fallback = False  # serving reads from a read-only reopen while writes cannot run
+        self._commits = CommitLog(path) if path != ":memory:" else None
         if not read_only:
             self._migrate()
             self._check_hashes()
+            self._check_commit_log()
         self._weighted = self.get_state("weighted") == "1"
+
+    @staticmethod
+    def _setup(con: duckdb.DuckDBPyConnection) -> None:
+        con.execute("SET TimeZone = 'UTC'")
+        con.execute("SET enable_progress_bar = false")
+
+    # -- failure and recovery --------------------------------------------------------------------
+    def _failed(self, exc: BaseException, write: bool) -> StoreError:
+        """Record a fatal disk error, drop the unusable connection, and say what happened."""
+        text = str(exc)
+        cause = _NO_SPACE if _NO_SPACE in text else text.splitlines()[-1][:300]
+        log.error("store write failed; reopening on the next request", extra={"fields": {"path": self.path,
+                                                                                          "cause": cause}})
+        self._broken = cause
+        if write:
+            self._write_error = cause
+        _close_quietly(self._con)
+        if _NO_SPACE in text:
+            return StorageFull(f"{self.path}: no space left on device; the request was not acknowledged: retry"
+                               " when space is freed (events already stored are not counted twice)")
+        return StoreError(f"{self.path}: the store failed ({cause}); it is reopened on the next request")
+
+    def _revive(self, write: bool) -> None:
+        """After a fatal error: reopen for writing (DuckDB replays its log, so every committed batch is
+        back); if that cannot be done yet, serve reads from a read-only open and refuse writes."""
+        if self._broken is None or (self._read_fallback and not write):
+            return
+        with self._write_lock:
+            if self._broken is None or (self._read_fallback and not write):
+                return
+            _close_quietly(self._con)
+            try:
+                con = duckdb.connect(self.path)
+            except duckdb.Error as exc:
+                if write:
+                    raise self._still_down(exc) from None
+                try:
+                    con = duckdb.connect(self.path, read_only=True)
+                except duckdb.Error as again:
+                    raise self._still_down(again) from None
+                self._read_fallback = True
+            else:
+                self._broken, self._read_fallback = None, False
+                log.warning("store reopened after a write failure", extra={"fields": {"path": self.path}})
+            self._setup(con)
+            self._con = con
+            self._finalizer.detach()
+            self._finalizer = weakref.finalize(self, _close_quietly, con)
+            self._generation += 1
+
+    def _still_down(self, exc: BaseException) -> StoreError:
+        if _NO_SPACE in str(exc) or self._broken == _NO_SPACE:
+            return StorageFull(f"{self.path}: no space left on device; retry when space is freed")
+        return StoreError(f"{self.path}: the store cannot be reopened yet ({str(exc).splitlines()[-1][:200]})")
+
+    def _check_commit_log(self) -> None:
+        """Compare the store's commit counter with ``<store>.seq`` (see :class:`CommitLog`)."""
+        if self._commits is None:
+            return
+        logged, events = self._commits.read()
+        stored = int(self.get_state("commit_seq") or 0)
+        if logged > stored:
+            loss = {"detected_at": datetime.now(UTC).isoformat(timespec="seconds"), "lost_commits": logged - stored,
+                    "last_commit_events": events}
+            log.error(
+                "the store's write-ahead log lost acknowledged batches (a torn log tail after a crash)",
+                extra={"fields": {"path": self.path, **loss}},
+            )
+            self.set_state("wal_loss", json.dumps(loss))
+        if logged != stored:
+            self._commits.write(stored, 0)
 
     # -- schema ----------------------------------------------------------------------------------
     def _migrate(self) -> None:
@@ -225,6 +360,7 @@ class DuckDBStore:
         self.set_state("id_hash", tag)
 
     # -- state -----------------------------------------------------------------------------------
+    @_guarded(write=False)
     def get_state(self, key: str) -> str | None:
         try:
             row = self._cursor().execute("SELECT value FROM leadstats_state WHERE key = ?", [key]).fetchone()
@@ -232,6 +368,7 @@ class DuckDBStore:
             return None
         return None if row is None else str(row[0])
 
+    @_guarded(write=True)
     def set_state(self, key: str, value: str) -> None:
         with self._write_lock:
             self._con.execute(
@@ -240,6 +377,7 @@ class DuckDBStore:
             )
 
     # -- writes ----------------------------------------------------------------------------------
+    @_guarded(write=True)
     def append(self, batch: pa.Table) -> AppendResult:
         if self.read_only:
             raise StoreError("this store was opened read-only")
@@ -252,13 +390,28 @@ class DuckDBStore:
                 con.execute("BEGIN TRANSACTION")
                 try:
                     result = self._append_locked(con, batch.num_rows)
+                    seq = self._next_commit_seq(con)
                     con.execute("COMMIT")
                 except BaseException:
-                    con.execute("ROLLBACK")
+                    # A failed WAL write may have ended the transaction already: the first error is the news.
+                    with contextlib.suppress(duckdb.Error):
+                        con.execute("ROLLBACK")
                     raise
             finally:
-                con.unregister("__batch")
+                with contextlib.suppress(duckdb.Error):
+                    con.unregister("__batch")
+            if self._commits is not None:
+                self._commits.write(seq, result.accepted)
+            self._write_error = None
         return result
+
+    @staticmethod
+    def _next_commit_seq(con: duckdb.DuckDBPyConnection) -> int:
+        row = con.execute(
+            """INSERT INTO leadstats_state VALUES ('commit_seq', '1') ON CONFLICT (key)
+               DO UPDATE SET value = CAST(CAST(leadstats_state.value AS BIGINT) + 1 AS VARCHAR) RETURNING value"""
+        ).fetchone()
+        return int(row[0]) if row else 0
 
     def _append_locked(self, con: duckdb.DuckDBPyConnection, n: int) -> AppendResult:
         """Dedupe and insert ``__batch``. The common case (no id seen before, none repeated in the batch)
@@ -325,6 +478,7 @@ class DuckDBStore:
             ON CONFLICT (slot, score) DO UPDATE SET "primary" = rollup_scores."primary" + excluded."primary" """
         )
 
+    @_guarded(write=True)
     def optimize(self) -> None:
         """Rewrite ``events`` in time order so window pruning is perfect after out-of-order imports."""
         with self._write_lock:
@@ -345,10 +499,10 @@ class DuckDBStore:
     # -- reads -----------------------------------------------------------------------------------
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         cur = getattr(self._local, "cursor", None)
-        if cur is None:
+        if cur is None or getattr(self._local, "generation", -1) != self._generation:
             cur = self._con.cursor()
             cur.execute("SET TimeZone = 'UTC'")
-            self._local.cursor = cur
+            self._local.cursor, self._local.generation = cur, self._generation
         return cur
 
     def _rollup_ok(self, query: ReportQuery) -> bool:
@@ -359,6 +513,7 @@ class DuckDBStore:
             return False
         return all(s.offset_us % SLOT_US == 0 and (s.start_us or 0) % SLOT_US == 0 for s in grid.segments)
 
+    @_guarded(write=False)
     def report_rows(self, query: ReportQuery) -> GroupRows:
         if self._rollup_ok(query):
             rel, engine = _rollup_relation(query.suspicious_min), "rollup"
@@ -372,6 +527,7 @@ class DuckDBStore:
             raise StoreError(f"{self.path} is not a leadstats store: {exc}") from None
         return GroupRows(rows, engine)
 
+    @_guarded(write=False)
     def stored_ids(self, ids: list[str]) -> set[str]:
         if not ids:
             return set()
@@ -382,23 +538,32 @@ class DuckDBStore:
         ).fetchall()
         return {r[0] for r in rows} & set(ids)
 
+    @_guarded(write=False)
     def count(self) -> int:
         row = self._cursor().execute("SELECT coalesce(sum(weight), 0) FROM events").fetchone()
         return int(row[0]) if row else 0
 
+    @_guarded(write=False)
     def health(self) -> dict[str, Any]:
         cur = self._cursor()
         counted = cur.execute("SELECT count(*), coalesce(sum(weight), 0) FROM events").fetchone()
         rows, events = counted if counted else (0, 0)
         size = os.path.getsize(self.path) if self.path != ":memory:" and os.path.exists(self.path) else 0
-        return {
+        out: dict[str, Any] = {
             "backend": self.backend,
             "path": self.path,
             "rows": int(rows),
             "events": int(events),
             "schema_version": self.schema_version(),
             "size_bytes": size,
+            "writable": self._write_error is None and not self.read_only,
         }
+        if self._write_error is not None:
+            out["write_error"] = self._write_error
+        loss = self.get_state("wal_loss")
+        if loss:
+            out["wal_loss"] = json.loads(loss)
+        return out
 
     def scan(self, batch_size: int = 100_000, after: str | None = None) -> Iterator[pa.Table]:
         cols = ", ".join(
@@ -412,6 +577,7 @@ class DuckDBStore:
         for rb in reader:
             yield pa.Table.from_batches([rb])
 
+    @_guarded(write=False)
     def execute(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
         """Read-only SQL for tools and tests (never exposed over HTTP)."""
         return self._cursor().execute(sql, params or []).fetchall()
