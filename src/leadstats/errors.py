@@ -68,6 +68,14 @@ class StorageFull(StoreError):
         self.retry_after = retry_after
 
 
+class QueryTimeout(LeadStatsError):
+    """A report stopped by its time limit, or because its client went away."""
+
+    code = "query_timeout"
+    http_status = 503
+    exit_code = 1
+
+
 class AuthError(LeadStatsError):
     code = "unauthorized"
     http_status = 401

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,13 +19,14 @@ from typing import Any
 
 import pyarrow as pa
 
-from .errors import InputError
+from .errors import InputError, StoreError
 from .ingest.validate import RecordError, Validator
 from .model import schema
 from .model.report import ReportQuery, ReportResult
 from .query.result import assemble
 from .settings import Settings
 from .store import AppendResult, Store, open_store
+from .store.base import ReportLimits
 
 
 @dataclass
@@ -58,6 +60,11 @@ class LeadStats:
         self.store = store
         self.settings = settings or Settings.from_env()
         self._validator: Validator | None = None
+        # Reports share the engine with ingest and health: at most this many run at once.
+        self._report_slots = threading.BoundedSemaphore(max(self.settings.report_concurrency, 1))
+        set_memory_limit = getattr(store, "set_memory_limit", None)
+        if set_memory_limit is not None:
+            set_memory_limit(self.settings.memory_limit)
 
     @property
     def validator(self) -> Validator:
@@ -93,9 +100,18 @@ class LeadStats:
         """The JSON query form (HTTP ``POST /api/v1/query``, MCP ``lead_stats``)."""
         return self.run(ReportQuery.from_json(doc, default_timezone=self.settings.timezone))
 
-    def run(self, query: ReportQuery) -> ReportResult:
+    def run(self, query: ReportQuery, *, cancel: threading.Event | None = None) -> ReportResult:
+        """Answer a query within the report limits (``Settings.report_*``); ``cancel`` stops it early."""
         started = time.perf_counter()
-        grouped = self.store.report_rows(query)
+        limits = ReportLimits(self.settings.report_max_rows, self.settings.report_timeout_s, cancel)
+        if not self._report_slots.acquire(timeout=limits.timeout_s or None):
+            raise StoreError(f"{self.settings.report_concurrency} reports are running already; retry shortly")
+        try:
+            grouped = self.store.report_rows(query, limits)
+        finally:
+            self._report_slots.release()
+        if limits.max_rows and len(grouped.rows) > limits.max_rows:
+            raise limits.too_many(len(grouped.rows))
         result = assemble(query, grouped.rows, {"backend": self.store.backend})
         result.meta["elapsed_ms"] = round((time.perf_counter() - started) * 1000, 2)
         return result

@@ -28,6 +28,10 @@ class Settings:
     llm_model: str | None = None
     llm_api_key: str | None = field(default=None, repr=False)
     k_anonymity: int = 5
+    report_max_rows: int = 250_000
+    report_timeout_s: float = 60.0
+    report_concurrency: int = 2
+    memory_limit: str | None = "2GB"
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -51,4 +55,8 @@ class Settings:
             llm_model=get("LLM_MODEL"),
             llm_api_key=get("LLM_API_KEY"),
             k_anonymity=int(get("K_ANONYMITY") or 5),
+            report_max_rows=int(get("REPORT_MAX_ROWS") or 250_000),
+            report_timeout_s=float(get("REPORT_TIMEOUT_S") or 60.0),
+            report_concurrency=int(get("REPORT_CONCURRENCY") or 2),
+            memory_limit=get("MEMORY_LIMIT") or "2GB",
         )

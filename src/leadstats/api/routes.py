@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from collections.abc import Callable, Iterator
 from datetime import date
 from typing import Annotated, Any, Literal
@@ -182,17 +183,32 @@ def _csv_filename(query: ReportQuery) -> str:
     return f"leadstats-report_{doc['from'][:10]}_{doc['to'][:10]}.csv"
 
 
+async def _until_disconnected(request: Request, cancel: threading.Event) -> None:
+    """Set ``cancel`` when the client goes away, so the engine stops working for nobody."""
+    while not cancel.is_set():
+        if await request.is_disconnected():
+            cancel.set()
+            return
+        await asyncio.sleep(0.2)
+
+
 async def _answer(request: Request, query: ReportQuery, fmt: str) -> Response:
     ls = _ls(request)
-    if fmt == "csv":
-        result = await run_in_threadpool(ls.run, query)
-        return StreamingResponse(
-            _csv_chunks(result),
-            media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="{_csv_filename(query)}"'},
-        )
-    # run and encode in one worker-thread hop: the event loop only sends bytes
-    return await run_in_threadpool(lambda: json_response(ls.run(query).to_dict()))
+    cancel = threading.Event()
+    watcher = asyncio.create_task(_until_disconnected(request, cancel))
+    try:
+        if fmt == "csv":
+            result = await run_in_threadpool(lambda: ls.run(query, cancel=cancel))
+            return StreamingResponse(
+                _csv_chunks(result),
+                media_type="text/csv; charset=utf-8",
+                headers={"Content-Disposition": f'attachment; filename="{_csv_filename(query)}"'},
+            )
+        # run and encode in one worker-thread hop: the event loop only sends bytes
+        return await run_in_threadpool(lambda: json_response(ls.run(query, cancel=cancel).to_dict()))
+    finally:
+        cancel.set()
+        watcher.cancel()
 
 
 _REPORT_RESPONSES: dict[int | str, dict[str, Any]] = {

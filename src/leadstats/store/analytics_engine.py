@@ -34,7 +34,7 @@ from ..model.report import ReportQuery
 from ..model.schema import AE_FIELD_COLUMNS, DIMENSIONS, ENGAGEMENT_LABELS, EVENT_TYPES
 from ..query.compiler import Relation, compile_report
 from ..query.dialect import ANALYTICS_ENGINE, SQLText
-from .base import AppendResult, GroupRows
+from .base import AppendResult, GroupRows, ReportLimits
 
 DEFAULT_API_BASE = "https://api.cloudflare.com"
 
@@ -189,7 +189,7 @@ class AnalyticsEngineStore:
             )
         return compile_report(query, self.relation, ANALYTICS_ENGINE).sql
 
-    def report_rows(self, query: ReportQuery) -> GroupRows:
+    def report_rows(self, query: ReportQuery, limits: ReportLimits | None = None) -> GroupRows:
         doc = self.sql(self.compile(query))
         names = [m.get("name") for m in doc.get("meta", [])]
         bucketed = query.grid.bucket is not None

@@ -38,7 +38,7 @@ from ..model.schema import DEFAULT_SUSPICIOUS_MIN, ENGAGEMENT_LABELS, EVENT_COLU
 from ..model.timegrid import US
 from ..query.compiler import Relation, compile_report, metric_conditions
 from ..query.dialect import DUCKDB
-from .base import AppendResult, GroupRows
+from .base import AppendResult, GroupRows, ReportLimits
 
 SLOT_US = 900 * US
 log = logging.getLogger("leadstats.store")
@@ -171,6 +171,38 @@ def _connect(path: str, read_only: bool, wait_s: float) -> duckdb.DuckDBPyConnec
             time.sleep(0.1)
         except duckdb.Error as exc:
             raise StoreError(f"cannot open {path}: {exc}") from None
+
+
+@contextlib.contextmanager
+def _watchdog(cur: duckdb.DuckDBPyConnection, limits: ReportLimits) -> Iterator[None]:
+    """Interrupt ``cur``'s statement when the time limit passes or ``limits.cancel`` is set."""
+    if not limits.timeout_s and limits.cancel is None:
+        yield
+        return
+    done = threading.Event()
+    deadline = time.monotonic() + limits.timeout_s if limits.timeout_s else None
+
+    def watch() -> None:
+        while not done.wait(0.05):
+            late = deadline is not None and time.monotonic() >= deadline
+            if late or (limits.cancel is not None and limits.cancel.is_set()):
+                cur.interrupt()
+                return
+
+    watcher = threading.Thread(target=watch, name="leadstats-report-watchdog", daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        done.set()
+        watcher.join()
+
+
+def _memory_text(limit: str) -> str:
+    text = limit.strip().upper().replace(" ", "")
+    if not text or not (text[0].isdigit() and text.rstrip("KMGTIB").replace(".", "").isdigit()):
+        raise StoreError(f"LEADSTATS_MEMORY_LIMIT must look like 2GB or 512MB, got {limit!r}")
+    return text
 
 
 def _is_fatal(exc: BaseException) -> bool:
@@ -514,18 +546,37 @@ class DuckDBStore:
         return all(s.offset_us % SLOT_US == 0 and (s.start_us or 0) % SLOT_US == 0 for s in grid.segments)
 
     @_guarded(write=False)
-    def report_rows(self, query: ReportQuery) -> GroupRows:
+    def report_rows(self, query: ReportQuery, limits: ReportLimits | None = None) -> GroupRows:
         if self._rollup_ok(query):
             rel, engine = _rollup_relation(query.suspicious_min), "rollup"
         else:
             rel = _EVENTS_REL if not self._weighted else Relation(**{**_EVENTS_REL.__dict__, "weight": "weight"})
             engine = "events"
         compiled = compile_report(query, rel, DUCKDB)
+        limits = limits or ReportLimits()
+        sql = compiled.sql
+        if limits.max_rows:  # one row past the limit tells that it is exceeded without building them all
+            sql = f"SELECT * FROM ({sql}) AS __g LIMIT {limits.max_rows + 1}"
+        cur = self._cursor()
         try:
-            rows = self._cursor().execute(compiled.sql, compiled.params).to_arrow_table()
+            with _watchdog(cur, limits):
+                rows: pa.Table = cur.execute(sql, compiled.params).to_arrow_table()
+                if limits.max_rows and rows.num_rows > limits.max_rows:
+                    found = cur.execute(f"SELECT count(*) FROM ({compiled.sql}) AS __g", compiled.params).fetchone()
+                    raise limits.too_many(int(found[0]) if found else None)
+        except duckdb.InterruptException:
+            raise limits.timed_out() from None
+        except duckdb.OutOfMemoryException as exc:
+            raise StoreError(f"the report needs more memory than the engine may use (LEADSTATS_MEMORY_LIMIT): {exc}",
+                             field="dimensions") from None
         except duckdb.CatalogException as exc:
             raise StoreError(f"{self.path} is not a leadstats store: {exc}") from None
         return GroupRows(rows, engine)
+
+    def set_memory_limit(self, limit: str | None) -> None:
+        """Cap the engine's memory (DuckDB spills big aggregations to ``<store>.tmp`` below it)."""
+        if limit:
+            self._con.execute(f"SET memory_limit = '{_memory_text(limit)}'")
 
     @_guarded(write=False)
     def stored_ids(self, ids: list[str]) -> set[str]:
