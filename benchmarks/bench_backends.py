@@ -1,14 +1,22 @@
-"""chDB vs DuckDB on the three reference queries, in one run, over the same generated events.
+"""leadstats against hand-written SQL on the three reference queries, in one run, over the same events.
 
-    .venv/bin/python benchmarks/bench_backends.py                      # 10M events, both backends
+    .venv/bin/python benchmarks/bench_backends.py                      # 10M events: leadstats on DuckDB vs peers
     .venv/bin/python benchmarks/bench_backends.py --events 1000000     # smaller
+    .venv/bin/python benchmarks/bench_backends.py --backends duckdb,chdb   # also leadstats on chDB
     .venv/bin/python benchmarks/bench_backends.py --events 100000000 --backends chdb --queries Q1 --no-naive
 
-Q1: 30 days, IST, 30m buckets, no dimensions. Q2: 30 days, IST, 1d x project x country. Q3: 90 days,
-IST, 60m x source. Each query runs through the same service path a user calls (compile, execute,
-assemble the §4 document); the figure is the median of ``--repeat`` runs after one warm-up. The naive
-baseline is hand-written DuckDB SQL with ICU time zones (``AT TIME ZONE`` + ``time_bucket``) over the
-DuckDB store's events table.
+Q1: 30 days, IST, 30m buckets, no dimensions. Q2: 30 days, IST, 1d x project x country (about 165,000
+rows with the default 60 projects x 110 countries). Q3: 90 days, IST, 60m x source. Each leadstats figure
+is the same service call a user makes plus ``.to_dict()`` (compile, execute, assemble, the §4 document);
+the figure is the median of ``--repeat`` warm runs after one warm-up. Peers, measured in the same run:
+- ``chdb sql``: hand-written ClickHouse SQL (``toStartOfInterval``/``toStartOfDay``/``toStartOfHour`` in
+  Asia/Kolkata, ``countIf``) over a chDB MergeTree ``ORDER BY occurred_at`` holding the same events, the
+  answer fetched as Arrow and turned into Python rows (``to_pylist``), the work a caller of it pays;
+- ``naive duckdb``: hand-written DuckDB SQL with ICU time zones (``AT TIME ZONE`` + ``time_bucket``) over
+  the DuckDB store's events table, fetched as tuples.
+The ratio lines divide leadstats by ``chdb sql`` (issue 13's targets: Q1 <= 0.10, Q2 and Q3 <= 0.50).
+``--imports N`` adds file import rates (validation + dedupe + append) for N events, ``--memory`` the
+peak memory of each query in a fresh process.
 
 Data: ``--events`` events over ``--days`` days ending 2026-06-01 UTC, generated with numpy in time order,
 1M-event Arrow batches written straight through ``Store.append`` (validation is skipped: the
@@ -20,6 +28,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -42,9 +51,11 @@ from common import median_ms  # noqa: E402
 
 END = datetime(2026, 6, 1, tzinfo=UTC)
 US = 1_000_000
-PROJECTS = ["Skyline", "Alpha, Phase 2", "Riverside", "Greens", "Metro Heights", "Lakeview", "Orchid", "Summit"]
-COUNTRIES = ["IN", "IN", "IN", "IN", "US", "AE", "GB", "SG", "NP", "CA"]
-SOURCES = ["google", "meta", "direct", "bing", "linkedin", "referral"]
+# Wide enough that Q2 is a big answer (a report's cost should follow its rows, not its events).
+PROJECTS = ["Skyline", "Alpha, Phase 2", "Riverside", "Greens", "Metro Heights", "Lakeview", "Orchid", "Summit",
+            *(f"Project {i:02d}" for i in range(52))]
+COUNTRIES = ["IN"] * 20 + ["US", "AE", "GB", "SG", "NP", "CA"] + [f"X{i:02d}" for i in range(84)]
+SOURCES = ["google", "meta", "direct", "bing", "linkedin", "referral", *(f"partner{i}" for i in range(6))]
 TYPES = ["primary", "follow_up", "test", "blocked", "bot"]
 TYPE_P = [0.62, 0.2, 0.02, 0.06, 0.1]
 LABELS = ["Cold", "Warm", "Hot", "Very Hot"]
@@ -131,6 +142,62 @@ def naive_sql(name: str, q: ReportQuery) -> tuple[str, list[Any]]:
     return sql, [q.grid.start_us, q.grid.end_us]
 
 
+CH_METRICS = """count(), countIf(event_type IN ('primary','follow_up')), countIf(event_type = 'primary'),
+ countIf(event_type = 'follow_up'), countIf(event_type = 'test'), countIf(event_type = 'blocked'),
+ countIf(event_type = 'bot'), countIf(event_type = 'primary' AND vpn),
+ countIf(event_type = 'primary' AND suspicion_score >= 40),
+ countIf(event_type = 'primary' AND engagement_label IN ('Hot','Very Hot'))"""
+PEER_COLUMNS = ["occurred_at", "event_type", "project", "source", "country", "engagement_label", "vpn",
+                "suspicion_score"]
+
+
+class ChdbPeer:
+    """Hand-written ClickHouse SQL over a chDB MergeTree ordered by time: what one would write by hand."""
+
+    def __init__(self, where: str) -> None:
+        from chdb import session
+
+        self.session = session.Session(os.path.join(where, "peer.chdb"))
+        self.session.query(
+            "CREATE TABLE IF NOT EXISTS ev (occurred_at DateTime64(6, 'UTC'), event_type LowCardinality(String),"
+            " project Nullable(String), source Nullable(String), country Nullable(String),"
+            " engagement_label Nullable(String), vpn Nullable(Bool), suspicion_score Nullable(Float64))"
+            " ENGINE = MergeTree ORDER BY occurred_at"
+        )
+
+    def load(self, batch: pa.Table) -> None:
+        part = batch.select(PEER_COLUMNS)  # noqa: F841 (read by name in the SQL below)
+        self.session.query("INSERT INTO ev SELECT * FROM Python(part)")
+
+    def sql(self, name: str, q: ReportQuery) -> str:
+        key = {"Q1": "toStartOfInterval(occurred_at, INTERVAL 30 MINUTE, 'Asia/Kolkata')",
+               "Q2": "toStartOfDay(occurred_at, 'Asia/Kolkata')",
+               "Q3": "toStartOfHour(occurred_at, 'Asia/Kolkata')"}[name]
+        dims = {"Q1": "", "Q2": ", project, country", "Q3": ", source"}[name]
+        lo, hi = (datetime.fromtimestamp(us / US, UTC).strftime("%Y-%m-%d %H:%M:%S")
+                  for us in (q.grid.start_us, q.grid.end_us))
+        return (f"SELECT {key} AS b{dims}, {CH_METRICS} FROM ev"
+                f" WHERE occurred_at >= toDateTime64('{lo}', 6, 'UTC') AND occurred_at < toDateTime64('{hi}', 6, 'UTC')"
+                f" GROUP BY b{dims} ORDER BY b")
+
+    def run(self, sql: str) -> list[dict[str, Any]]:
+        return self.session.query(sql, "ArrowTable").to_pylist()  # type: ignore[no-any-return]
+
+
+def peak_rss_mb(path: str, q: ReportQuery) -> float:
+    """One report in a fresh process; its own peak resident memory (VmHWM)."""
+    doc = q.to_dict()
+    code = (
+        "import leadstats;"
+        f"ls = leadstats.connect({path!r}, read_only=True);"
+        f"ls.report({doc['from']!r}, {doc['to']!r}, timezone={doc['timezone']!r}, bucket={doc['bucket']!r},"
+        f" dimensions={doc['dimensions']!r}).to_dict();"
+        "print([l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return int(out.stdout.strip()) / 1024
+
+
 def dedupe_cost(store: Store, n: int) -> None:
     """What the exact idempotency costs on a loaded store: appends with the check vs a bare insert."""
     fresh = next(generate(1_000_000, 1, 1_000_000, seed=9))
@@ -152,57 +219,106 @@ def dedupe_cost(store: Store, n: int) -> None:
         run("bare insert of 1M events (no check)", lambda: store._db.insert(store._events, again))  # type: ignore[attr-defined]
 
 
+def load_store(kind: str, where: str, args: argparse.Namespace) -> Store:
+    """The backend's store in ``where``, loaded with the generated events unless it already holds them."""
+    store = open_backend(kind, where)
+    if store.count() == args.events:
+        print(f"{kind:7s} reused: {store.count():,} events already loaded", flush=True)
+        return store
+    t0 = time.perf_counter()
+    for batch in generate(args.events, args.days, args.batch):
+        store.append(batch)
+    load_s = time.perf_counter() - t0
+    path = os.path.join(where, "bench.duckdb" if kind == "duckdb" else "bench.chdb")
+    print(f"{kind:7s} load {load_s:7.1f} s ({args.events / load_s:,.0f} events/s incl. dedupe),"
+          f" {disk_bytes(path) / 2**20:,.0f} MiB on disk, {store.count():,} events", flush=True)
+    return store
+
+
+def measure_peer(where: str, args: argparse.Namespace, wanted: dict[str, ReportQuery]) -> dict[str, float]:
+    peer = ChdbPeer(where)
+    held = peer.session.query("SELECT count() FROM ev", "ArrowTable").column(0)[0].as_py()
+    if held != args.events:
+        peer.session.query("TRUNCATE TABLE ev")
+        t0 = time.perf_counter()
+        for batch in generate(args.events, args.days, args.batch):
+            peer.load(batch)
+        print(f"chdb sql (peer) load {time.perf_counter() - t0:7.1f} s (bare INSERT, no dedupe)", flush=True)
+    return {name: median_ms(partial(peer.run, peer.sql(name, q)), args.repeat) for name, q in wanted.items()}
+
+
+def print_table(results: dict[str, dict[str, float]], names: list[str]) -> None:
+    print(f"\nload average at the end: {os.getloadavg()[0]:.1f}")
+    print("\nmedian ms                " + "".join(f"{n:>10s}" for n in names))
+    for kind, row in results.items():
+        print(f"{kind:24s} " + "".join(f"{row[n]:10.1f}" for n in names))
+    peer = results.get("chdb sql (peer)")
+    if peer:
+        for kind, row in results.items():
+            if kind.startswith("leadstats"):
+                print(f"{kind + ' / chdb sql':32s} " + "".join(f"{row[n] / peer[n]:8.2f}x" for n in names))
+        print(f"{'targets (issue 13)':32s} " + "".join(
+            f"{'<= 0.10x' if n == 'Q1' else '<= 0.50x':>9s}" for n in names))
+
+
+def print_imports(n: int) -> None:
+    from bench_engine import import_rates  # the import benchmark's own helper: same file layout
+
+    rates = import_rates(n)
+    print(f"\nimports of {n:,} events (leadstats import events: validation + dedupe + append), events/s:")
+    for label in ("parquet", "jsonl"):
+        print(f"  {label:8s} {rates[label]:12,.0f}   re-import (all duplicates) {rates[label + '_reimport']:12,.0f}")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--events", type=int, default=10_000_000)
     ap.add_argument("--days", type=int, default=90)
     ap.add_argument("--batch", type=int, default=1_000_000)
-    ap.add_argument("--repeat", type=int, default=5)
-    ap.add_argument("--backends", default="duckdb,chdb")
+    ap.add_argument("--repeat", type=int, default=7)
+    ap.add_argument("--backends", default="duckdb", help="leadstats backends to measure (duckdb,chdb)")
     ap.add_argument("--queries", default="Q1,Q2,Q3")
     ap.add_argument("--no-naive", action="store_true")
+    ap.add_argument("--no-peer", action="store_true", help="skip the hand-written chDB peer")
+    ap.add_argument("--imports", type=int, default=0, help="also measure file imports of this many events")
+    ap.add_argument("--memory", action="store_true", help="peak memory of each query in a fresh process")
     ap.add_argument("--dedupe-cost", action="store_true", help="time appends with and without the id check")
-    ap.add_argument("--dir", default=None, help="work directory (default: a temporary one, removed)")
+    ap.add_argument("--dir", default=None, help="work directory, kept and reused (default: a temporary one)")
     args = ap.parse_args(argv)
     where = args.dir or tempfile.mkdtemp(prefix="leadstats-bench-")
     os.makedirs(where, exist_ok=True)
     wanted = {k: v for k, v in queries().items() if k in args.queries.split(",")}
     results: dict[str, dict[str, float]] = {}
     print(f"{args.events:,} events over {args.days} days, batches of {args.batch:,}, median of {args.repeat};"
-          f" load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+          f" load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores;"
+          f" {datetime.now(UTC):%Y-%m-%d}")
     try:
         for kind in args.backends.split(","):
-            store = open_backend(kind, where)
-            t0 = time.perf_counter()
-            for batch in generate(args.events, args.days, args.batch):
-                store.append(batch)
-            load_s = time.perf_counter() - t0
-            path = os.path.join(where, "bench.duckdb" if kind == "duckdb" else "bench.chdb")
-            print(f"{kind:7s} load {load_s:7.1f} s ({args.events / load_s:,.0f} events/s incl. dedupe),"
-                  f" {disk_bytes(path) / 2**20:,.0f} MiB on disk, {store.count():,} events", flush=True)
+            store = load_store(kind, where, args)
             if args.dedupe_cost:
                 dedupe_cost(store, args.events)
             service = LeadStats(store)
-            results[kind] = {}
+            results[f"leadstats {kind}"] = {
+                name: median_ms(lambda q=q, service=service: service.run(q).to_dict(), args.repeat)
+                for name, q in wanted.items()
+            }
             for name, q in wanted.items():
-                results[kind][name] = median_ms(lambda q=q, service=service: service.run(q), args.repeat)
+                print(f"  {kind} {name}: {len(service.run(q).rows):,} rows", flush=True)
             if kind == "duckdb" and not args.no_naive:
-                results["naive duckdb"] = {}
-                for name, q in wanted.items():
-                    sql, params = naive_sql(name, q)
-                    execute: Callable[..., Any] = store.execute  # type: ignore[attr-defined]
-                    results["naive duckdb"][name] = median_ms(partial(execute, sql, params), args.repeat)
+                execute: Callable[..., Any] = store.execute  # type: ignore[attr-defined]
+                results["naive duckdb"] = {
+                    name: median_ms(partial(execute, *naive_sql(name, q)), args.repeat) for name, q in wanted.items()
+                }
             store.close()
-        names = list(wanted)
-        print(f"\nload average at the end: {os.getloadavg()[0]:.1f}")
-        print("\nmedian ms      " + "".join(f"{n:>10s}" for n in names))
-        for kind, row in results.items():
-            print(f"{kind:14s} " + "".join(f"{row[n]:10.1f}" for n in names))
-        base = results.get("duckdb")
-        if base:
-            for kind, row in results.items():
-                if kind != "duckdb":
-                    print(f"{kind + ' / duckdb':22s} " + "".join(f"{row[n] / base[n]:8.2f}x" for n in names))
+            if kind == "duckdb" and args.memory:
+                path = os.path.join(where, "bench.duckdb")
+                print("peak memory of one report in a fresh process (VmHWM): " + ", ".join(
+                    f"{name} {peak_rss_mb(path, q):,.0f} MB" for name, q in wanted.items()), flush=True)
+        if not args.no_peer:
+            results["chdb sql (peer)"] = measure_peer(where, args, wanted)
+        print_table(results, list(wanted))
+        if args.imports:
+            print_imports(args.imports)
     finally:
         if args.dir is None:
             shutil.rmtree(where, ignore_errors=True)

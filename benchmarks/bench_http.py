@@ -10,6 +10,9 @@ latency through HTTP against the in-process engine.
 2. HTTP ingest: a fresh store behind a real ``leadstats serve``; 1,000-event JSON batches (encoded before
    the clock starts) from one client, then from four concurrent clients. A batch counts when its 200 has
    arrived, i.e. when it is durable. Events/s, request latency, requests per commit (from /metrics).
+4. Mixed load (``--mixed``): on the same store, Q1 latency p50/p99 through HTTP alone, then while four
+   clients send 1,000-event batches and a second report client runs Q1 too; the ingest rate under that
+   load and the p99 ratio loaded / alone (issue 16's target: under 3x).
 3. Report latency, Q1 (30 days, Asia/Kolkata, 30m buckets, no dimensions) on a demo store of ``--events``:
    the median of warm runs in process (``LeadStats.run``, then also with ``to_dict`` + JSON encoding), then
    through ``GET /api/v1/report`` on a keep-alive connection. The ratio is HTTP / in-process engine.
@@ -278,6 +281,67 @@ def bench_report(path: str, events: int, runs: int) -> dict[str, Any]:
     return out
 
 
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(len(ordered) * q) - 1))]
+
+
+def bench_mixed(path: str, events: int, batches: int, size: int, runs: int) -> dict[str, Any]:
+    """Q1 p50/p99 over HTTP alone and under 4 ingest clients + 2 report clients, on one server."""
+    ls, _ = store_for(path, events)
+    ls.close()
+    start, end = window(30)
+    params = {"from": start, "to": end, "tz": IST, "bucket": "30m"}
+    server = Server(path)
+    auth = {"Authorization": f"Bearer {READ}"}
+
+    def q1_latencies(count: int, stop: threading.Event | None = None) -> list[float]:
+        out: list[float] = []
+        with httpx.Client(base_url=server.url, timeout=120, headers=auth) as http:
+            while len(out) < count and not (stop is not None and stop.is_set()):
+                t0 = time.perf_counter()
+                assert http.get("/api/v1/report", params=params).status_code == 200
+                out.append((time.perf_counter() - t0) * 1000)
+        return out
+
+    try:
+        q1_latencies(5)
+        alone = q1_latencies(max(runs * 4, 60))
+        payloads = [bodies(f"mixed-{c}", batches, size) for c in range(4)]
+        stop = threading.Event()
+        loaded: list[list[float]] = [[], []]
+
+        def reader(i: int) -> None:
+            loaded[i] = q1_latencies(10_000, stop)
+
+        readers = [threading.Thread(target=reader, args=(i,)) for i in range(2)]
+        for t in readers:
+            t.start()
+        seconds, _lat = _send(server, payloads, size)
+        stop.set()
+        for t in readers:
+            t.join()
+    finally:
+        server.stop()
+    both = loaded[0] + loaded[1]
+    out = {
+        "q1_alone_p50_ms": round(statistics.median(alone), 1),
+        "q1_alone_p99_ms": round(_percentile(alone, 0.99), 1),
+        "q1_loaded_p50_ms": round(statistics.median(both), 1),
+        "q1_loaded_p99_ms": round(_percentile(both, 0.99), 1),
+        "q1_reports_under_load": len(both),
+        "ingest_events_per_s_under_load": round(4 * batches * size / seconds),
+    }
+    out["p99_loaded_over_alone"] = round(out["q1_loaded_p99_ms"] / out["q1_alone_p99_ms"], 2)
+    print(
+        f"  mixed: Q1 alone p50 {out['q1_alone_p50_ms']} ms / p99 {out['q1_alone_p99_ms']} ms; with 4 ingest clients"
+        f" x {size:,} + 2 report clients p50 {out['q1_loaded_p50_ms']} ms / p99 {out['q1_loaded_p99_ms']} ms"
+        f" ({out['p99_loaded_over_alone']}x, target < 3x) over {len(both)} reports; ingest"
+        f" {out['ingest_events_per_s_under_load']:,} events/s durable"
+    )
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=200_000, help="store size for the report benchmark")
@@ -288,6 +352,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="rounds of each ingest configuration")
     parser.add_argument("--skip-ingest", action="store_true")
     parser.add_argument("--skip-report", action="store_true")
+    parser.add_argument("--mixed", action="store_true", help="also measure Q1 latency under ingest load")
     args = parser.parse_args()
     results: dict[str, Any] = {"cpus": os.cpu_count()}
     if not args.skip_ingest:
@@ -299,6 +364,11 @@ def main() -> None:
         os.makedirs(args.data_dir, exist_ok=True)
         path = os.path.join(args.data_dir, f"http-{args.events}.duckdb")
         results["q1_latency"] = bench_report(path, args.events, args.runs)
+    if args.mixed:
+        print("mixed load")
+        os.makedirs(args.data_dir, exist_ok=True)
+        path = os.path.join(args.data_dir, f"http-{args.events}.duckdb")
+        results["mixed"] = bench_mixed(path, args.events, args.batches, args.batch_size, args.runs)
     print(json.dumps(results, indent=2))
 
 

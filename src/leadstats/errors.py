@@ -64,6 +64,25 @@ class StoreError(LeadStatsError):
     exit_code = 1
 
 
+class StorageFull(StoreError):
+    """The store's disk is full: nothing of the refused batch was acknowledged; retry when space is back."""
+
+    code = "storage_full"
+    http_status = 507
+
+    def __init__(self, message: str, *, retry_after: int = 30) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class QueryTimeout(LeadStatsError):
+    """A report stopped by its time limit, or because its client went away."""
+
+    code = "query_timeout"
+    http_status = 503
+    exit_code = 1
+
+
 class AuthError(LeadStatsError):
     code = "unauthorized"
     http_status = 401

@@ -42,6 +42,7 @@ from .model.timegrid import zone
 from .query.result import assemble
 from .settings import Settings
 from .store import AppendResult, Store, open_store
+from .store.base import ReportLimits
 from .store.url import local_path, parse_url
 
 log = logging.getLogger("leadstats.ingest")
@@ -80,6 +81,8 @@ class LeadStats:
         self._validator: Validator | None = None
         self._secret: bytes | None = None
         self._secret_lock = threading.Lock()
+        # Reports share the engine with ingest and health: at most this many run at once.
+        self._report_slots = threading.BoundedSemaphore(max(self.settings.report_concurrency, 1))
 
     _store: Store
 
@@ -115,18 +118,20 @@ class LeadStats:
         dimensions: str | Sequence[str] | None = None,
         filters: Any = None,
         suspicious_min: Any = None,
+        cancel: threading.Event | None = None,
         **options: Any,
     ) -> ReportResult:
         """CONTRACT §3's Python form; returns a result whose ``to_dict()`` is the §4 document.
 
         ``filters`` takes the JSON form (``[["is", "country", ["IN"]]]``) or the CLI/URL expressions
-        (``["country=IN", "source!=direct"]``); further ``options`` go to :meth:`ReportQuery.create`."""
+        (``["country=IN", "source!=direct"]``); further ``options`` go to :meth:`ReportQuery.create`
+        (``rates=True`` adds the five rates); ``cancel`` stops the engine when set (see :meth:`run`)."""
         return self.run(self.build_query(start, end, timezone=timezone, bucket=bucket, dimensions=dimensions,
-                                         filters=filters, suspicious_min=suspicious_min, **options))
+                                         filters=filters, suspicious_min=suspicious_min, **options), cancel=cancel)
 
-    def query(self, doc: Mapping[str, Any]) -> ReportResult:
+    def query(self, doc: Mapping[str, Any], *, cancel: threading.Event | None = None) -> ReportResult:
         """The JSON query form (HTTP ``POST /api/v1/query``, MCP ``lead_stats``)."""
-        return self.run(self.build_json_query(doc))
+        return self.run(self.build_json_query(doc), cancel=cancel)
 
     def build_query(self, start: Any, end: Any, *, timezone: str | None = None, filters: Any = None,
                     **options: Any) -> ReportQuery:
@@ -147,9 +152,18 @@ class LeadStats:
         zone(name)
         return name
 
-    def run(self, query: ReportQuery) -> ReportResult:
+    def run(self, query: ReportQuery, *, cancel: threading.Event | None = None) -> ReportResult:
+        """Answer a query within the report limits (``Settings.report_*``); ``cancel`` stops it early."""
         started = time.perf_counter()
-        grouped = self.store.report_rows(query)
+        limits = ReportLimits(self.settings.report_max_rows, self.settings.report_timeout_s, cancel)
+        if not self._report_slots.acquire(timeout=limits.timeout_s or None):
+            raise StoreError(f"{self.settings.report_concurrency} reports are running already; retry shortly")
+        try:
+            grouped = self.store.report_rows(query, limits)
+        finally:
+            self._report_slots.release()
+        if limits.max_rows and len(grouped.rows) > limits.max_rows:
+            raise limits.too_many(len(grouped.rows))
         result = assemble(query, grouped.rows, {"backend": self.store.backend})
         result.meta["elapsed_ms"] = round((time.perf_counter() - started) * 1000, 2)
         return result
@@ -398,8 +412,8 @@ class PendingStore:
         return self._store
 
     # reads: refused while the store does not exist
-    def report_rows(self, query: ReportQuery) -> Any:
-        return self._real(create=False).report_rows(query)
+    def report_rows(self, query: ReportQuery, limits: ReportLimits | None = None) -> Any:
+        return self._real(create=False).report_rows(query, limits)
 
     def count(self) -> int:  # an honest 0 (a server's /healthz before its first event), not a report
         if self._store is None and not os.path.exists(self.path):

@@ -70,6 +70,11 @@ class Settings:
     llm_model: str | None = None
     llm_api_key: str | None = field(default=None, repr=False)
     k_anonymity: PositiveInt = 5
+    # Limits on one report (docs/storage.md): 0 turns a limit off
+    report_max_rows: Annotated[int, Field(ge=0)] = 250_000
+    report_timeout_s: Annotated[float, Field(ge=0)] = 60.0
+    report_concurrency: PositiveInt = 2
+    memory_limit: Annotated[str, Field(pattern=r"^\s*\d+(\.\d+)?\s*([KMGT]i?B|[KMGT])?\s*$")] = "2GB"
     # Cloudflare clients (AE SQL API backend, D1 REST source): one base, one token, one retry policy
     cloudflare_api_token: str | None = field(default=None, repr=False)
     cloudflare_account_id: str | None = None
@@ -122,6 +127,10 @@ class Settings:
             llm_model=get("LLM_MODEL"),
             llm_api_key=get("LLM_API_KEY"),
             k_anonymity=get("K_ANONYMITY"),
+            report_max_rows=get("REPORT_MAX_ROWS"),
+            report_timeout_s=get("REPORT_TIMEOUT_S"),
+            report_concurrency=get("REPORT_CONCURRENCY"),
+            memory_limit=get("MEMORY_LIMIT"),
             cloudflare_api_token=(env.get("CLOUDFLARE_API_TOKEN") or "").strip() or None,
             cloudflare_account_id=(env.get("CLOUDFLARE_ACCOUNT_ID") or "").strip() or None,
             cloudflare_api_base=get("CLOUDFLARE_API_BASE"),

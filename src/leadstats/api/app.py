@@ -15,7 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
 from .. import __version__
-from ..errors import AuthError, LeadStatsError, RateLimited
+from ..errors import AuthError, LeadStatsError
 from ..service import LeadStats
 from ..settings import Settings
 from .auth import Authenticator
@@ -69,8 +69,9 @@ async def handle_error(request: Request, exc: Exception) -> Response:
     headers: dict[str, str] = {}
     if isinstance(exc, LeadStatsError):
         status, body = exc.http_status, exc.to_dict()
-        if isinstance(exc, RateLimited):
-            headers["Retry-After"] = str(exc.retry_after)
+        retry_after = getattr(exc, "retry_after", None)  # RateLimited, StorageFull
+        if retry_after is not None:
+            headers["Retry-After"] = str(retry_after)
         if isinstance(exc, AuthError):
             headers["WWW-Authenticate"] = "Bearer"
     elif isinstance(exc, RequestValidationError):

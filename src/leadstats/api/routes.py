@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from collections.abc import Callable, Iterator
 from datetime import date
 from typing import Annotated, Any, Literal
@@ -101,16 +102,19 @@ def _ls(request: Request) -> LeadStats:
 )
 async def healthz(request: Request) -> Response:
     ls = _ls(request)
-    await run_in_threadpool(ls.count)  # raises StoreError (503) when the store is unusable
+    health = await run_in_threadpool(ls.health)  # raises StoreError (503) when the store is unusable
     writer = request.app.state.writer
-    return json_response(
-        {
-            "status": "ok",
-            "version": __version__,
-            "backend": ls.backend,
-            "writer": "running" if writer.running else "idle",
-        }
-    )
+    doc = {
+        "status": "ok",
+        "version": __version__,
+        "backend": health.get("backend"),
+        "writer": "running" if writer.running else "idle",
+    }
+    if health.get("write_error"):  # reads still answer; writes are failing (e.g. a full disk)
+        doc.update(status="degraded", write_error=health["write_error"])
+    if health.get("wal_loss"):
+        doc["wal_loss"] = health["wal_loss"]
+    return json_response(doc, status_code=503 if doc["status"] != "ok" else 200)
 
 
 # -- ingest ----------------------------------------------------------------------------------------
@@ -185,16 +189,32 @@ def _csv_filename(query: ReportQuery) -> str:
     return f"leadstats-report_{doc['from'][:10]}_{doc['to'][:10]}.csv"
 
 
-async def _answer(run: Callable[[], ReportResult], fmt: str) -> Response:
-    if fmt == "csv":
-        result = await run_in_threadpool(run)
-        return StreamingResponse(
-            _csv_chunks(result),
-            media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="{_csv_filename(result.query)}"'},
-        )
-    # run and encode in one worker-thread hop: the event loop only sends bytes
-    return await run_in_threadpool(lambda: json_response(run().to_dict()))
+async def _until_disconnected(request: Request, cancel: threading.Event) -> None:
+    """Set ``cancel`` when the client goes away, so the engine stops working for nobody."""
+    while not cancel.is_set():
+        if await request.is_disconnected():
+            cancel.set()
+            return
+        await asyncio.sleep(0.2)
+
+
+async def _answer(request: Request, run: Callable[[threading.Event], ReportResult], fmt: str) -> Response:
+    """Run a report off the event loop; ``run(cancel)`` is stopped if the client disconnects."""
+    cancel = threading.Event()
+    watcher = asyncio.create_task(_until_disconnected(request, cancel))
+    try:
+        if fmt == "csv":
+            result = await run_in_threadpool(run, cancel)
+            return StreamingResponse(
+                _csv_chunks(result),
+                media_type="text/csv; charset=utf-8",
+                headers={"Content-Disposition": f'attachment; filename="{_csv_filename(result.query)}"'},
+            )
+        # run and encode in one worker-thread hop: the event loop only sends bytes
+        return await run_in_threadpool(lambda: json_response(run(cancel).to_dict()))
+    finally:
+        cancel.set()
+        watcher.cancel()
 
 
 _REPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -263,8 +283,9 @@ async def report(
 ) -> Response:
     ls = _ls(request)
     return await _answer(
-        lambda: ls.report(start, end, timezone=tz, bucket=bucket, dimensions=by, filters=filters,
-                          suspicious_min=suspicious_min, rates=rates),
+        request,
+        lambda cancel: ls.report(start, end, timezone=tz, bucket=bucket, dimensions=by, filters=filters,
+                                 suspicious_min=suspicious_min, rates=rates, cancel=cancel),
         fmt,
     )
 
@@ -278,7 +299,7 @@ async def report(
 )
 async def query(request: Request, principal: ReadAuth, body: QueryBody) -> Response:
     ls, doc = _ls(request), body.to_query_doc()
-    return await _answer(lambda: ls.query(doc), "json")
+    return await _answer(request, lambda cancel: ls.query(doc, cancel=cancel), "json")
 
 
 @router.get(

@@ -227,7 +227,9 @@ class Health(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={"examples": [{"status": "ok", "version": "0.1.0", "backend": "duckdb", "writer": "running"}]}
     )
-    status: str
+    status: str = Field(description="ok, or degraded while writes fail (the route then answers 503)")
     version: str
     backend: str
     writer: str
+    write_error: str | None = Field(None, description="why the last write failed, e.g. no space left on device")
+    wal_loss: dict[str, Any] | None = Field(None, description="acknowledged batches a torn log tail lost at open")

@@ -6,7 +6,7 @@ import csv
 import io
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ..errors import QueryError
@@ -179,12 +179,58 @@ def with_rates(metrics: Mapping[str, Any]) -> dict[str, Any]:
     return {**metrics, **rate_values(metrics)}
 
 
-@dataclass
 class ReportResult:
-    query: ReportQuery
-    rows: list[dict[str, Any]]
-    totals: dict[str, Any]
-    meta: dict[str, Any] = field(default_factory=dict)
+    """A report's answer: the §4 document is ``to_dict()``; ``rows`` are its row dicts.
+
+    Results built by the engine keep their rows as columns (:meth:`from_columns`) and make the row dicts
+    once, on first use; CSV is written straight from the columns.
+    """
+
+    def __init__(
+        self,
+        query: ReportQuery,
+        rows: list[dict[str, Any]] | None,
+        totals: dict[str, Any],
+        meta: dict[str, Any] | None = None,
+    ) -> None:
+        self.query = query
+        self._rows = rows
+        self._columns: dict[str, list[Any]] | None = None
+        self.totals = totals
+        self.meta = meta if meta is not None else {}
+
+    @classmethod
+    def from_columns(
+        cls, query: ReportQuery, columns: dict[str, list[Any]], totals: dict[str, Any], meta: dict[str, Any]
+    ) -> ReportResult:
+        result = cls(query, None, totals, meta)
+        result._columns = columns
+        return result
+
+    @property
+    def rows(self) -> list[dict[str, Any]]:
+        if self._rows is None:
+            columns = self._columns or {}
+            names = list(columns)
+            self._rows = [dict(zip(names, values, strict=True)) for values in zip(*columns.values(), strict=True)]
+        return self._rows
+
+    @rows.setter
+    def rows(self, value: list[dict[str, Any]]) -> None:
+        self._rows, self._columns = value, None
+
+    def __len__(self) -> int:
+        if self._rows is None and self._columns:
+            return len(next(iter(self._columns.values())))
+        return len(self.rows)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ReportResult):
+            return NotImplemented
+        return self.to_dict() == other.to_dict()
+
+    def __repr__(self) -> str:
+        return f"ReportResult({self.query.describe()!r}, {len(self)} rows, totals={self.totals!r})"
 
     def to_dict(self) -> dict[str, Any]:
         return {"query": self.query.to_dict(), "rows": self.rows, "totals": self.totals, "meta": self.meta}
@@ -201,8 +247,14 @@ class ReportResult:
 
     def write_csv(self, out: io.TextIOBase | Any) -> None:
         writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(self.columns)
-        writer.writerows(_csv_row(row, self.columns) for row in self.rows)
+        names = self.columns
+        writer.writerow(names)
+        if self._rows is None and self._columns is not None:
+            cols = self._columns
+            cells = [[_csv_cell(v) for v in cols[c]] if c not in METRIC_NAMES else cols[c] for c in names]
+            writer.writerows(zip(*cells, strict=True))
+            return
+        writer.writerows(_csv_row(row, names) for row in self.rows)
 
 
 def _csv_cell(value: Any) -> Any:

@@ -34,7 +34,7 @@ class Relation:
 
     ``columns`` maps logical fields to SQL expressions (default: the quoted field name); ``weight`` is
     the SQL of a per-row multiplicity (None: every row counts once); a rollup keeps pre-summed metric
-    columns and a ``suspicion`` key column instead of events.
+    columns (every metric, ``suspicious`` at the threshold the relation was built for) instead of events.
     """
 
     table: str
@@ -169,16 +169,9 @@ class _Compiler:
         return f.operator.sql(target)
 
     def metric_sql(self) -> list[str]:
+        if self.rel.rollup:  # pre-aggregated: every metric is a column of the relation
+            return [self.d.total.format(value=self.col(name)) for name in METRIC_NAMES]
         smin = self.bind(self.q.suspicious_min, _type_of(self.q.suspicious_min))
-        if self.rel.rollup:
-            out = []
-            for name in METRIC_NAMES:
-                if name == "suspicious":
-                    above = f"{self.col('suspicion')} >= {smin}"
-                    out.append(self.d.sum_if.format(value=self.col("primary"), cond=above))
-                else:
-                    out.append(self.d.total.format(value=self.col(name)))
-            return out
         conds = metric_conditions(self.col, smin)
         w = self.rel.weight
         out = []

@@ -37,7 +37,7 @@ from ..model.schema import AE_FIELD_COLUMNS, DIMENSIONS, ENGAGEMENT_LABELS, EVEN
 from ..query.compiler import Relation, compile_report
 from ..query.dialect import ANALYTICS_ENGINE, SQLText
 from ..settings import Settings
-from .base import AppendResult, GroupRows
+from .base import AppendResult, GroupRows, ReportLimits
 
 DEFAULT_MAPPING: dict[str, str] = dict(AE_FIELD_COLUMNS)
 _AE_COLUMN = re.compile(r"^(blob([1-9]|1[0-9]|20)|double([1-9]|1[0-9]|20)|index1)$")
@@ -195,7 +195,7 @@ class AnalyticsEngineStore:
             )
         return compile_report(query, self.relation, ANALYTICS_ENGINE).sql
 
-    def report_rows(self, query: ReportQuery) -> GroupRows:
+    def report_rows(self, query: ReportQuery, limits: ReportLimits | None = None) -> GroupRows:
         doc = self.sql(self.compile(query))
         names = [m.get("name") for m in doc.get("meta", [])]
         bucketed = query.grid.bucket is not None

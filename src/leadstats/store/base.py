@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 import pyarrow as pa
 
+from ..errors import QueryError, QueryTimeout
 from ..model.report import ReportQuery
 
 
@@ -17,10 +19,39 @@ class AppendResult:
 
 
 @dataclass(frozen=True)
-class GroupRows:
-    """Raw grouped rows from a backend: ``(key?, dim..., metric...)`` tuples, see the compiler."""
+class ReportLimits:
+    """What one report may cost: ``max_rows`` grouped rows (0: no limit), ``timeout_s`` seconds of engine
+    time (0: none), and ``cancel``, set by a front end whose client went away. Engines that can stop a
+    running statement (DuckDB) do so; the service checks the row count for the others."""
 
-    rows: list[tuple[Any, ...]]
+    max_rows: int = 0
+    timeout_s: float = 0.0
+    cancel: threading.Event | None = None
+
+    def too_many(self, count: int | None) -> QueryError:
+        """The refusal, with the count when it is known."""
+        size = f"{count:,} rows" if count is not None else f"more than {self.max_rows:,} rows"
+        return QueryError(
+            f"this report would return {size}, over the limit of {self.max_rows:,}"
+            " (LEADSTATS_REPORT_MAX_ROWS): narrow the window, use a coarser bucket, fewer dimensions or filters",
+            field="dimensions",
+        )
+
+    def timed_out(self) -> QueryTimeout:
+        if self.cancel is not None and self.cancel.is_set():
+            return QueryTimeout("the report was stopped: its client went away")
+        return QueryTimeout(
+            f"the report ran longer than {self.timeout_s:g} s (LEADSTATS_REPORT_TIMEOUT_S) and was stopped:"
+            " narrow the window or use fewer dimensions"
+        )
+
+
+@dataclass(frozen=True)
+class GroupRows:
+    """Raw grouped rows from a backend: an Arrow table with the compiler's column names (``__k``,
+    ``__d0``..., ``m_<metric>``), or ``(key?, dim..., metric...)`` tuples in that order."""
+
+    rows: pa.Table | list[tuple[Any, ...]]
     engine: str  # which relation answered, e.g. "events" or "rollup"
 
 
@@ -33,7 +64,7 @@ class Store(Protocol):
         """Append validated rows (``ingest.validate.STORE_SCHEMA``) in one transaction, skipping any
         ``event_id`` already stored or repeated within the batch."""
 
-    def report_rows(self, query: ReportQuery) -> GroupRows:
+    def report_rows(self, query: ReportQuery, limits: ReportLimits | None = None) -> GroupRows:
         """Run the compiled report query and return its grouped rows."""
 
     def stored_ids(self, ids: list[str]) -> set[str]:

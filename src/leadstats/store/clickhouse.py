@@ -46,7 +46,7 @@ from ..model.schema import ENGAGEMENT_LABELS, EVENT_COLUMNS, EVENT_TYPES
 from ..model.timegrid import from_us
 from ..query.compiler import Relation, compile_report
 from ..query.dialect import CLICKHOUSE
-from .base import AppendResult, GroupRows
+from .base import AppendResult, GroupRows, ReportLimits
 
 EVENTS = "leadstats_events"
 STATE = "leadstats_state"
@@ -335,7 +335,7 @@ class ClickHouseBase:
         return col.combine_chunks().cast(pa.string())
 
     # -- reads -----------------------------------------------------------------------------------
-    def report_rows(self, query: ReportQuery) -> GroupRows:
+    def report_rows(self, query: ReportQuery, limits: ReportLimits | None = None) -> GroupRows:
         compiled = compile_report(query, self._relation, CLICKHOUSE)
         params = compiled.params
         assert isinstance(params, dict)

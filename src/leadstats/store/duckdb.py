@@ -5,36 +5,57 @@ Layout (see docs/storage.md):
   ``engagement_label``, a 64-bit ``id_hash`` of ``event_id`` for cheap duplicate checks, and ``weight``
   (how many events the row stands for: 1, or an Analytics Engine ``_sample_interval``). Batches are
   inserted in time order, so DuckDB's per-row-group min/max prune a report's window.
-- ``rollup_15m``: per 15-minute UTC slot and primary suspicion score, the metric sums. Every real UTC
-  offset is a multiple of 15 minutes, so these slots compose exactly into any bucket of 15 minutes or
-  more in any zone; time-only reports read a few thousand rows instead of millions. It is written in
-  the same transaction as the events, so it is never out of step.
+- ``rollup_15m``: one row per 15-minute UTC slot with every metric's sum, ``suspicious`` counted at the
+  default threshold (``DEFAULT_SUSPICIOUS_MIN``). Every real UTC offset is a multiple of 15 minutes, so
+  these slots compose exactly into any bucket of 15 minutes or more in any zone; a time-only report over
+  30 days reads 2,880 rows whatever the number of events.
+- ``rollup_scores``: per slot and suspicion score, the primary events with that score: the exact
+  histogram a time-only report with another ``suspicious_min`` reads instead of the default column.
+  Both are written in the same transaction as the events, so they are never out of step.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import json
+import logging
 import os
 import threading
 import time
 import weakref
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..errors import StoreError
+from ..errors import StorageFull, StoreError
 from ..model.report import ReportQuery
-from ..model.schema import ENGAGEMENT_LABELS, EVENT_COLUMNS, EVENT_TYPES, METRIC_NAMES
+from ..model.schema import DEFAULT_SUSPICIOUS_MIN, ENGAGEMENT_LABELS, EVENT_COLUMNS, EVENT_TYPES, METRIC_NAMES
 from ..model.timegrid import US
 from ..query.compiler import Relation, compile_report, metric_conditions
 from ..query.dialect import DUCKDB
-from .base import AppendResult, GroupRows
+from .base import AppendResult, GroupRows, ReportLimits
 
 SLOT_US = 900 * US
+log = logging.getLogger("leadstats.store")
+_T = TypeVar("_T")
+# What DuckDB says when a write reached the disk and failed there; after a fatal error the database
+# object is unusable until it is opened again.
+_FATAL_TEXTS = ("database has been invalidated", "No space left on device", "Could not write file")
+_NO_SPACE = "No space left on device"
 _NO_SCORE = "'-inf'::DOUBLE"
+
+
+# Migration 3 folds the old (slot, suspicion) rollup into one row per slot.
+_LEGACY_SUMS = {
+    m: f'sum("{m}")' if m != "suspicious"
+    else f'coalesce(sum("primary") FILTER (WHERE suspicion >= {DEFAULT_SUSPICIOUS_MIN}), 0)'
+    for m in METRIC_NAMES
+}
 
 
 def _enum(values: tuple[str, ...]) -> str:
@@ -73,6 +94,25 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         "weight column for sampled sources (Analytics Engine _sample_interval)",
         ["ALTER TABLE events ADD COLUMN weight INTEGER DEFAULT 1"],
     ),
+    (
+        3,
+        "rollup keyed by slot only (default suspicious precomputed) plus an exact score histogram",
+        [
+            f"""CREATE TABLE rollup_slots (
+                slot INTEGER PRIMARY KEY,
+                {", ".join(f'"{m}" BIGINT NOT NULL' for m in METRIC_NAMES)})""",
+            f"""INSERT INTO rollup_slots
+                SELECT slot, {", ".join(_LEGACY_SUMS[m] for m in METRIC_NAMES)}
+                FROM rollup_15m GROUP BY slot""",
+            """CREATE TABLE rollup_scores (
+                slot INTEGER NOT NULL, score DOUBLE NOT NULL, "primary" BIGINT NOT NULL,
+                PRIMARY KEY (slot, score))""",
+            f"""INSERT INTO rollup_scores SELECT slot, suspicion, "primary" FROM rollup_15m
+                WHERE suspicion <> {_NO_SCORE} AND "primary" > 0""",
+            "DROP TABLE rollup_15m",
+            "ALTER TABLE rollup_slots RENAME TO rollup_15m",
+        ],
+    ),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -85,6 +125,20 @@ _ROLLUP_REL = Relation(
     window_type="Int64",
     rollup=True,
 )
+
+
+def _rollup_relation(suspicious_min: float) -> Relation:
+    """The slot rollup; for a threshold other than the default, ``suspicious`` is summed from the exact
+    score histogram instead of the precomputed column (the threshold is a validated number: a literal)."""
+    if float(suspicious_min) == DEFAULT_SUSPICIOUS_MIN:
+        return _ROLLUP_REL
+    others = ", ".join(f'"{m}"' if m != "suspicious" else '0 AS "suspicious"' for m in METRIC_NAMES)
+    zeros = ", ".join('"primary" AS "suspicious"' if m == "suspicious" else f'0 AS "{m}"' for m in METRIC_NAMES)
+    table = (
+        f"(SELECT slot, {others} FROM rollup_15m UNION ALL SELECT slot, {zeros} FROM rollup_scores"
+        f" WHERE score >= {float(suspicious_min)!r}) AS __r"
+    )
+    return Relation(**{**_ROLLUP_REL.__dict__, "table": table})
 
 
 def _time_ordered(batch: pa.Table) -> pa.Table:
@@ -119,6 +173,87 @@ def _connect(path: str, read_only: bool, wait_s: float) -> duckdb.DuckDBPyConnec
             raise StoreError(f"cannot open {path}: {exc}") from None
 
 
+@contextlib.contextmanager
+def _watchdog(cur: duckdb.DuckDBPyConnection, limits: ReportLimits) -> Iterator[None]:
+    """Interrupt ``cur``'s statement when the time limit passes or ``limits.cancel`` is set."""
+    if not limits.timeout_s and limits.cancel is None:
+        yield
+        return
+    done = threading.Event()
+    deadline = time.monotonic() + limits.timeout_s if limits.timeout_s else None
+
+    def watch() -> None:
+        while not done.wait(0.05):
+            late = deadline is not None and time.monotonic() >= deadline
+            if late or (limits.cancel is not None and limits.cancel.is_set()):
+                cur.interrupt()
+                return
+
+    watcher = threading.Thread(target=watch, name="leadstats-report-watchdog", daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        done.set()
+        watcher.join()
+
+
+def _memory_text(limit: str) -> str:
+    text = limit.strip().upper().replace(" ", "")
+    if not text or not (text[0].isdigit() and text.rstrip("KMGTIB").replace(".", "").isdigit()):
+        raise StoreError(f"LEADSTATS_MEMORY_LIMIT must look like 2GB or 512MB, got {limit!r}")
+    return text
+
+
+def _is_fatal(exc: BaseException) -> bool:
+    return isinstance(exc, duckdb.FatalException) or any(t in str(exc) for t in _FATAL_TEXTS)
+
+
+def _guarded(write: bool) -> Callable[[Callable[..., _T]], Callable[..., _T]]:
+    """Run a store method on a usable connection: reopen after a fatal error (a full disk invalidates
+    DuckDB's database object), and turn disk errors into ``StorageFull``/``StoreError`` with the cause."""
+
+    def wrap(fn: Callable[..., _T]) -> Callable[..., _T]:
+        @functools.wraps(fn)
+        def run(self: DuckDBStore, *args: Any, **kwargs: Any) -> _T:
+            self._revive(write)
+            try:
+                return fn(self, *args, **kwargs)
+            except duckdb.Error as exc:
+                if not _is_fatal(exc):
+                    raise
+                raise self._failed(exc, write) from None
+
+        return run
+
+    return wrap
+
+
+class CommitLog:
+    """``<store>.seq``: the sequence number of the last acknowledged append, written after DuckDB's
+    commit. DuckDB replays its write-ahead log up to the last whole commit and drops a torn tail without
+    a word; a store whose own commit counter is behind this file has lost acknowledged batches."""
+
+    def __init__(self, store_path: str) -> None:
+        self.path = store_path + ".seq"
+
+    def read(self) -> tuple[int, int]:
+        try:
+            with open(self.path, "rb") as fh:
+                seq, events = fh.read(64).split()[:2]
+            return int(seq), int(events)
+        except (OSError, ValueError):
+            return 0, 0
+
+    def write(self, seq: int, events: int) -> None:
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o644)
+        try:
+            os.pwrite(fd, f"{seq:020d} {events:020d}\n".encode(), 0)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
 class DuckDBStore:
     backend = "duckdb"
 
@@ -133,14 +268,93 @@ class DuckDBStore:
         self._con = _connect(path, read_only, lock_wait_s)
         # A connection still open when the interpreter exits can abort it inside DuckDB: close it first.
         self._finalizer = weakref.finalize(self, _close_quietly, self._con)
-        self._con.execute("SET TimeZone = 'UTC'")
-        self._con.execute("SET enable_progress_bar = false")
+        self._setup(self._con)
         self._write_lock = threading.Lock()
         self._local = threading.local()
+        self._generation = 0  # bumped when the connection is replaced; per-thread cursors follow it
+        self._broken: str | None = None  # why the connection died (cleared by a reopen)
+        self._write_error: str | None = None  # why the last write failed (cleared by a write that works)
+        self._read_fallback = False  # serving reads from a read-only reopen while writes cannot run
+        self._commits = CommitLog(path) if path != ":memory:" else None
+        self._wal_loss: dict[str, Any] | None = None
         if not read_only:
             self._migrate()
             self._check_hashes()
+        self._check_commit_log()
         self._weighted = self.get_state("weighted") == "1"
+
+    @staticmethod
+    def _setup(con: duckdb.DuckDBPyConnection) -> None:
+        con.execute("SET TimeZone = 'UTC'")
+        con.execute("SET enable_progress_bar = false")
+
+    # -- failure and recovery --------------------------------------------------------------------
+    def _failed(self, exc: BaseException, write: bool) -> StoreError:
+        """Record a fatal disk error, drop the unusable connection, and say what happened."""
+        text = str(exc)
+        cause = _NO_SPACE if _NO_SPACE in text else text.splitlines()[-1][:300]
+        log.error("store write failed; reopening on the next request", extra={"fields": {"path": self.path,
+                                                                                          "cause": cause}})
+        self._broken = cause
+        if write:
+            self._write_error = cause
+        _close_quietly(self._con)
+        if _NO_SPACE in text:
+            return StorageFull(f"{self.path}: no space left on device; the request was not acknowledged: retry"
+                               " when space is freed (events already stored are not counted twice)")
+        return StoreError(f"{self.path}: the store failed ({cause}); it is reopened on the next request")
+
+    def _revive(self, write: bool) -> None:
+        """After a fatal error: reopen for writing (DuckDB replays its log, so every committed batch is
+        back); if that cannot be done yet, serve reads from a read-only open and refuse writes."""
+        if self._broken is None or (self._read_fallback and not write):
+            return
+        with self._write_lock:
+            if self._broken is None or (self._read_fallback and not write):
+                return
+            _close_quietly(self._con)
+            try:
+                con = duckdb.connect(self.path)
+            except duckdb.Error as exc:
+                if write:
+                    raise self._still_down(exc) from None
+                try:
+                    con = duckdb.connect(self.path, read_only=True)
+                except duckdb.Error as again:
+                    raise self._still_down(again) from None
+                self._read_fallback = True
+            else:
+                self._broken, self._read_fallback = None, False
+                log.warning("store reopened after a write failure", extra={"fields": {"path": self.path}})
+            self._setup(con)
+            self._con = con
+            self._finalizer.detach()
+            self._finalizer = weakref.finalize(self, _close_quietly, con)
+            self._generation += 1
+
+    def _still_down(self, exc: BaseException) -> StoreError:
+        if _NO_SPACE in str(exc) or self._broken == _NO_SPACE:
+            return StorageFull(f"{self.path}: no space left on device; retry when space is freed")
+        return StoreError(f"{self.path}: the store cannot be reopened yet ({str(exc).splitlines()[-1][:200]})")
+
+    def _check_commit_log(self) -> None:
+        """Compare the store's commit counter with ``<store>.seq`` (see :class:`CommitLog`); a read-only
+        open reports a loss too (``leadstats info``), a writable one also records it and resyncs the file."""
+        if self._commits is None:
+            return
+        logged, events = self._commits.read()
+        stored = int(self.get_state("commit_seq") or 0)
+        if logged > stored:
+            self._wal_loss = {"detected_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                              "lost_commits": logged - stored, "last_commit_events": events}
+            log.error(
+                "the store's write-ahead log lost acknowledged batches (a torn log tail after a crash)",
+                extra={"fields": {"path": self.path, **self._wal_loss}},
+            )
+            if not self.read_only:
+                self.set_state("wal_loss", json.dumps(self._wal_loss))
+        if logged != stored and not self.read_only:
+            self._commits.write(stored, 0)
 
     # -- schema ----------------------------------------------------------------------------------
     def _migrate(self) -> None:
@@ -181,6 +395,7 @@ class DuckDBStore:
         self.set_state("id_hash", tag)
 
     # -- state -----------------------------------------------------------------------------------
+    @_guarded(write=False)
     def get_state(self, key: str) -> str | None:
         try:
             row = self._cursor().execute("SELECT value FROM leadstats_state WHERE key = ?", [key]).fetchone()
@@ -188,6 +403,7 @@ class DuckDBStore:
             return None
         return None if row is None else str(row[0])
 
+    @_guarded(write=True)
     def set_state(self, key: str, value: str) -> None:
         with self._write_lock:
             self._con.execute(
@@ -196,6 +412,7 @@ class DuckDBStore:
             )
 
     # -- writes ----------------------------------------------------------------------------------
+    @_guarded(write=True)
     def append(self, batch: pa.Table) -> AppendResult:
         if self.read_only:
             raise StoreError("this store was opened read-only")
@@ -208,13 +425,28 @@ class DuckDBStore:
                 con.execute("BEGIN TRANSACTION")
                 try:
                     result = self._append_locked(con, batch.num_rows)
+                    seq = self._next_commit_seq(con)
                     con.execute("COMMIT")
                 except BaseException:
-                    con.execute("ROLLBACK")
+                    # A failed WAL write may have ended the transaction already: the first error is the news.
+                    with contextlib.suppress(duckdb.Error):
+                        con.execute("ROLLBACK")
                     raise
             finally:
-                con.unregister("__batch")
+                with contextlib.suppress(duckdb.Error):
+                    con.unregister("__batch")
+            if self._commits is not None:
+                self._commits.write(seq, result.accepted)
+            self._write_error = None
         return result
+
+    @staticmethod
+    def _next_commit_seq(con: duckdb.DuckDBPyConnection) -> int:
+        row = con.execute(
+            """INSERT INTO leadstats_state VALUES ('commit_seq', '1') ON CONFLICT (key)
+               DO UPDATE SET value = CAST(CAST(leadstats_state.value AS BIGINT) + 1 AS VARCHAR) RETURNING value"""
+        ).fetchone()
+        return int(row[0]) if row else 0
 
     def _append_locked(self, con: duckdb.DuckDBPyConnection, n: int) -> AppendResult:
         """Dedupe and insert ``__batch``. The common case (no id seen before, none repeated in the batch)
@@ -264,6 +496,7 @@ class DuckDBStore:
                 self._weighted = True
         return AppendResult(accepted, n - accepted)
 
+    @_guarded(write=True)
     def delete(self, ids: list[str]) -> int:
         """Remove the events with these ids, and their counts from the rollup, in one transaction."""
         if self.read_only:
@@ -279,12 +512,14 @@ class DuckDBStore:
                     gone = self._delete_locked(con)
                     con.execute("COMMIT")
                 except BaseException:
-                    con.execute("ROLLBACK")
+                    with contextlib.suppress(duckdb.Error):
+                        con.execute("ROLLBACK")
                     raise
             finally:
                 con.unregister("__ids")
         return gone
 
+    @_guarded(write=True)
     def replace(self, batch: pa.Table) -> AppendResult:
         """Store ``batch`` over the stored rows of the same ids (one transaction: never both, never none)."""
         if self.read_only:
@@ -300,13 +535,17 @@ class DuckDBStore:
                 try:
                     self._delete_locked(con)
                     result = self._append_locked(con, batch.num_rows)
+                    seq = self._next_commit_seq(con)
                     con.execute("COMMIT")
                 except BaseException:
-                    con.execute("ROLLBACK")
+                    with contextlib.suppress(duckdb.Error):
+                        con.execute("ROLLBACK")
                     raise
             finally:
                 con.unregister("__ids")
                 con.unregister("__batch")
+            if self._commits is not None:
+                self._commits.write(seq, result.accepted)
         return result
 
     def _delete_locked(self, con: duckdb.DuckDBPyConnection) -> int:
@@ -326,6 +565,7 @@ class DuckDBStore:
         con.execute("DROP TABLE __gone")
         return gone
 
+    @_guarded(write=False)
     def lead_events(self, lead_ids: list[str], id_prefix: str) -> pa.Table:
         """Stored rows (store schema) of these leads (``lead_id`` as stored) whose ids start with ``id_prefix``."""
         cols = ", ".join(
@@ -339,6 +579,7 @@ class DuckDBStore:
         ).to_arrow_table()
         return table
 
+    @_guarded(write=False)
     def primary_lead_ids(self, lead_ids: list[str], id_prefix: str) -> set[str]:
         """Which of ``lead_ids`` (as stored) have a stored primary event whose id starts with ``id_prefix``."""
         if not lead_ids:
@@ -352,21 +593,24 @@ class DuckDBStore:
 
     @staticmethod
     def _update_rollup(con: duckdb.DuckDBPyConnection, source: str, sign: int = 1) -> None:
-        conds = metric_conditions(lambda name: name, None)
-        names = list(conds)
+        """Add (``sign`` 1) or subtract (-1) the events of ``source`` to the slot rollup and the score histogram."""
         neg = "-" if sign < 0 else ""
-        sums = ", ".join(f"{neg}coalesce(sum(weight) FILTER (WHERE {conds[m] or 'true'}), 0)" for m in names)
-        updates = ", ".join(f'"{m}" = rollup_15m."{m}" + excluded."{m}"' for m in names)
+        conds = metric_conditions(lambda name: name, str(DEFAULT_SUSPICIOUS_MIN))
+        sums = ", ".join(f"{neg}coalesce(sum(weight) FILTER (WHERE {conds[m] or 'true'}), 0)" for m in METRIC_NAMES)
+        updates = ", ".join(f'"{m}" = rollup_15m."{m}" + excluded."{m}"' for m in METRIC_NAMES)
+        slot = f"CAST(epoch_us(occurred_at) // {SLOT_US} AS INTEGER)"
         con.execute(
-            f"""INSERT INTO rollup_15m
-            SELECT CAST(epoch_us(occurred_at) // {SLOT_US} AS INTEGER) AS slot,
-                   CASE WHEN event_type = 'primary' AND suspicion_score IS NOT NULL
-                        THEN suspicion_score ELSE {_NO_SCORE} END AS suspicion,
-                   {sums}
-            FROM {source} GROUP BY ALL
-            ON CONFLICT (slot, suspicion) DO UPDATE SET {updates}"""
+            f"""INSERT INTO rollup_15m SELECT {slot} AS slot, {sums} FROM {source} GROUP BY ALL
+            ON CONFLICT (slot) DO UPDATE SET {updates}"""
+        )
+        con.execute(
+            f"""INSERT INTO rollup_scores
+            SELECT {slot} AS slot, suspicion_score AS score, {neg}sum(weight) AS "primary" FROM {source}
+            WHERE event_type = 'primary' AND suspicion_score IS NOT NULL GROUP BY ALL
+            ON CONFLICT (slot, score) DO UPDATE SET "primary" = rollup_scores."primary" + excluded."primary" """
         )
 
+    @_guarded(write=True)
     def optimize(self) -> None:
         """Rewrite ``events`` in time order so window pruning is perfect after out-of-order imports."""
         with self._write_lock:
@@ -387,10 +631,10 @@ class DuckDBStore:
     # -- reads -----------------------------------------------------------------------------------
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         cur = getattr(self._local, "cursor", None)
-        if cur is None:
+        if cur is None or getattr(self._local, "generation", -1) != self._generation:
             cur = self._con.cursor()
             cur.execute("SET TimeZone = 'UTC'")
-            self._local.cursor = cur
+            self._local.cursor, self._local.generation = cur, self._generation
         return cur
 
     def _rollup_ok(self, query: ReportQuery) -> bool:
@@ -401,19 +645,40 @@ class DuckDBStore:
             return False
         return all(s.offset_us % SLOT_US == 0 and (s.start_us or 0) % SLOT_US == 0 for s in grid.segments)
 
-    def report_rows(self, query: ReportQuery) -> GroupRows:
+    @_guarded(write=False)
+    def report_rows(self, query: ReportQuery, limits: ReportLimits | None = None) -> GroupRows:
         if self._rollup_ok(query):
-            rel, engine = _ROLLUP_REL, "rollup"
+            rel, engine = _rollup_relation(query.suspicious_min), "rollup"
         else:
             rel = _EVENTS_REL if not self._weighted else Relation(**{**_EVENTS_REL.__dict__, "weight": "weight"})
             engine = "events"
         compiled = compile_report(query, rel, DUCKDB)
+        limits = limits or ReportLimits()
+        sql = compiled.sql
+        if limits.max_rows:  # one row past the limit tells that it is exceeded without building them all
+            sql = f"SELECT * FROM ({sql}) AS __g LIMIT {limits.max_rows + 1}"
+        cur = self._cursor()
         try:
-            rows = self._cursor().execute(compiled.sql, compiled.params).fetchall()
+            with _watchdog(cur, limits):
+                rows: pa.Table = cur.execute(sql, compiled.params).to_arrow_table()
+                if limits.max_rows and rows.num_rows > limits.max_rows:
+                    found = cur.execute(f"SELECT count(*) FROM ({compiled.sql}) AS __g", compiled.params).fetchone()
+                    raise limits.too_many(int(found[0]) if found else None)
+        except duckdb.InterruptException:
+            raise limits.timed_out() from None
+        except duckdb.OutOfMemoryException as exc:
+            raise StoreError(f"the report needs more memory than the engine may use (LEADSTATS_MEMORY_LIMIT): {exc}",
+                             field="dimensions") from None
         except duckdb.CatalogException as exc:
             raise StoreError(f"{self.path} is not a leadstats store: {exc}") from None
         return GroupRows(rows, engine)
 
+    def set_memory_limit(self, limit: str | None) -> None:
+        """Cap the engine's memory (DuckDB spills big aggregations to ``<store>.tmp`` below it)."""
+        if limit:
+            self._con.execute(f"SET memory_limit = '{_memory_text(limit)}'")
+
+    @_guarded(write=False)
     def stored_ids(self, ids: list[str]) -> set[str]:
         if not ids:
             return set()
@@ -424,23 +689,32 @@ class DuckDBStore:
         ).fetchall()
         return {r[0] for r in rows} & set(ids)
 
+    @_guarded(write=False)
     def count(self) -> int:
         row = self._cursor().execute("SELECT coalesce(sum(weight), 0) FROM events").fetchone()
         return int(row[0]) if row else 0
 
+    @_guarded(write=False)
     def health(self) -> dict[str, Any]:
         cur = self._cursor()
         counted = cur.execute("SELECT count(*), coalesce(sum(weight), 0) FROM events").fetchone()
         rows, events = counted if counted else (0, 0)
         size = os.path.getsize(self.path) if self.path != ":memory:" and os.path.exists(self.path) else 0
-        return {
+        out: dict[str, Any] = {
             "backend": self.backend,
             "path": self.path,
             "rows": int(rows),
             "events": int(events),
             "schema_version": self.schema_version(),
             "size_bytes": size,
+            "writable": self._write_error is None and not self.read_only,
         }
+        if self._write_error is not None:
+            out["write_error"] = self._write_error
+        loss = self.get_state("wal_loss")
+        if self._wal_loss or loss:
+            out["wal_loss"] = self._wal_loss or json.loads(loss or "{}")
+        return out
 
     def scan(self, batch_size: int = 100_000, after: str | None = None) -> Iterator[pa.Table]:
         cols = ", ".join(
@@ -454,6 +728,7 @@ class DuckDBStore:
         for rb in reader:
             yield pa.Table.from_batches([rb])
 
+    @_guarded(write=False)
     def execute(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
         """Read-only SQL for tools and tests (never exposed over HTTP)."""
         return self._cursor().execute(sql, params or []).fetchall()

@@ -54,7 +54,10 @@ def open_store(url: str, *, read_only: bool = False, settings: Settings | None =
     if parsed.scheme == "duckdb":
         from .duckdb import DuckDBStore
 
-        return DuckDBStore(parsed.path, read_only=read_only)
+        store = DuckDBStore(parsed.path, read_only=read_only)
+        if settings is not None:
+            store.set_memory_limit(settings.memory_limit)
+        return store
     try:
         if parsed.scheme == "chdb":
             from .chdb import ChDBStore  # type: ignore[import-not-found]
