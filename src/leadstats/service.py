@@ -62,20 +62,6 @@ class LeadStats:
         self.settings = settings or Settings.from_env()
         self._validator: Validator | None = None
 
-    _store: Store
-
-    @property
-    def store(self) -> Store:
-        """The store; a :class:`PendingStore` (not created yet) is replaced by the real one once it exists."""
-        current = self._store
-        if isinstance(current, PendingStore) and current.opened is not None:
-            self._store = current = current.opened
-        return current
-
-    @store.setter
-    def store(self, value: Store) -> None:
-        self._store = value
-
     @property
     def validator(self) -> Validator:
         if self._validator is None:
