@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 import leadstats
 from leadstats.api import create_app
 from leadstats.cli import app
-from leadstats.errors import NotFound
+from leadstats.errors import NotFound, QueryError
 from leadstats.insights.summary import summary
 from leadstats.settings import Settings
 
@@ -45,6 +45,16 @@ BAD = [
     ({"--from": "2026-03-09"}, {"from": "2026-03-09"}, {"date_range": ["2026-03-09", "2026-03-08"]}),
     ({"--from": "0001-01-01"}, {"from": "0001-01-01"}, {"date_range": ["0001-01-01", "2026-03-08"]}),
 ]
+
+
+def test_an_absurd_threshold_is_refused_in_python_and_the_cli(filled: str) -> None:
+    with leadstats.connect(filled, read_only=True) as ls:
+        for value in (1e308, -1e12):
+            with pytest.raises(QueryError, match="suspicious_min must be between"):
+                ls.report("2026-03-01", "2026-03-08", suspicious_min=value)
+            with pytest.raises(QueryError, match="suspicious_min must be between"):
+                ls.query({"date_range": ["2026-03-01", "2026-03-08"], "suspicious_min": value})
+    assert "suspicious_min must be between" in cli_message(filled, {"--suspicious-min": "1e308"})
 
 
 def cli_message(db: str, flags: dict[str, str]) -> str:

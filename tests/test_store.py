@@ -119,7 +119,7 @@ def test_optimize_keeps_counts_schema_and_order(db_path: str) -> None:
 
 
 def test_second_process_gets_a_clear_error_not_a_traceback(db_path: str) -> None:
-    holder = leadstats.connect(db_path)
+    holder = leadstats.connect(db_path, create=True)
     try:
         code = (
             "import leadstats.store.duckdb as d\n"
@@ -139,7 +139,7 @@ def test_read_only_store_must_exist(tmp_path: object) -> None:
 
 
 def test_readers_see_whole_batches_while_a_writer_appends(db_path: str) -> None:
-    ls = leadstats.connect(db_path)
+    ls = leadstats.connect(db_path, create=True)
     batch = 500
     seen: list[int] = []
     done = threading.Event()

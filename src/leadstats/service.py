@@ -84,20 +84,6 @@ class LeadStats:
         # Reports share the engine with ingest and health: at most this many run at once.
         self._report_slots = threading.BoundedSemaphore(max(self.settings.report_concurrency, 1))
 
-    _store: Store
-
-    @property
-    def store(self) -> Store:
-        """The store; a :class:`PendingStore` (not created yet) is replaced by the real one once it exists."""
-        current = self._store
-        if isinstance(current, PendingStore) and current.opened is not None:
-            self._store = current = current.opened
-        return current
-
-    @store.setter
-    def store(self, value: Store) -> None:
-        self._store = value
-
     @property
     def validator(self) -> Validator:
         if self._validator is None:
@@ -138,13 +124,15 @@ class LeadStats:
         """The validated query :meth:`report` would run (for front ends that need it before running)."""
         if isinstance(filters, (list, tuple)) and filters and all(isinstance(f, str) for f in filters):
             filters = [parse_filter_expr(f) for f in filters]
-        return _refused_as_query_error(
+        return _checked(_refused_as_query_error(
             lambda: ReportQuery.create(start, end, timezone=timezone or self.settings.timezone, filters=filters,
                                        **options)
-        )
+        ))
 
     def build_json_query(self, doc: Mapping[str, Any]) -> ReportQuery:
-        return _refused_as_query_error(lambda: ReportQuery.from_json(doc, default_timezone=self.settings.timezone))
+        return _checked(
+            _refused_as_query_error(lambda: ReportQuery.from_json(doc, default_timezone=self.settings.timezone))
+        )
 
     def timezone(self, tz: str | None = None) -> str:
         """``tz`` checked, or the configured default (``LEADSTATS_TZ``): the one place it is resolved."""
@@ -465,6 +453,16 @@ def _first_line(exc: BaseException) -> str:
 
 
 _T = TypeVar("_T")
+SCORE_BOUND = 1e9  # suspicion scores are 0..100; a threshold beyond this is a typo, refused by every front end
+
+
+def _checked(query: ReportQuery) -> ReportQuery:
+    if not -SCORE_BOUND <= query.suspicious_min <= SCORE_BOUND:
+        raise QueryError(
+            f"suspicious_min must be between -1e9 and 1e9 (scores are 0..100), got {query.suspicious_min:g}",
+            field="suspicious_min",
+        )
+    return query
 
 
 def _refused_as_query_error(build: Callable[[], _T]) -> _T:

@@ -10,7 +10,7 @@ the variable, so ``leadstats serve`` with ``LEADSTATS_RATE_LIMIT_PER_MINUTE=abc`
 >>> Settings.from_env({"LEADSTATS_MAX_BODY_BYTES": "-1"})
 Traceback (most recent call last):
 ...
-leadstats.settings.SettingsError: LEADSTATS_MAX_BODY_BYTES: '-1' must be greater than 0
+leadstats.errors.SettingsError: LEADSTATS_MAX_BODY_BYTES: '-1' must be greater than 0
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ from .. import __version__
 from ..errors import QueryError
 from ..insights.summary import MAX_DAYS, summary
 from ..model.report import ReportQuery, ReportResult
-from ..service import LeadStats
+from ..service import SCORE_BOUND, LeadStats
 from .auth import Principal, open_route, require
 from .bodies import is_ndjson, split_events
 from .schemas import (
@@ -54,7 +54,6 @@ def single_valued_params(request: Request) -> None:
 
 router = APIRouter(dependencies=[Depends(single_valued_params)])
 CSV_CHUNK_ROWS = 2_000
-SCORE_BOUND = 1e9  # suspicion scores are 0..100; any threshold beyond this is a typo, refused with 422
 
 ReadAuth = Annotated[Principal, Depends(require("read"))]
 IngestAuth = Annotated[Principal, Depends(require("ingest"))]

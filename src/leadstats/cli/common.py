@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable
 from typing import Any, NoReturn, TypeVar
 
+import click
 import typer
 from rich.console import Console
 
@@ -38,26 +39,24 @@ F = TypeVar("F", bound=Callable[..., Any])
 EXIT_BAD_INPUT = 2  # bad usage or input: an unknown option, a bad query, a bad setting, an unreadable file
 EXIT_FAILED = 1  # the work failed: no store, the store or a remote service failed
 
-_settings: Settings | None = None
-
-
 @app.callback()
-def _start() -> None:
+def _start(ctx: typer.Context) -> None:
     """Lead statistics: when leads arrive, what kind they are, where they come from."""
-    global _settings
-    _settings = None
     try:
-        _settings = Settings.from_env()  # every setting validated before any command runs
+        ctx.obj = Settings.from_env()  # every setting validated before any command runs
     except LeadStatsError as exc:
         fail(exc)
 
 
 def settings() -> Settings:
-    """The process's settings, read from the environment once (at the start of the command)."""
-    global _settings
-    if _settings is None:
-        _settings = Settings.from_env()
-    return _settings
+    """This command's settings, read from the environment once when it started (outside a command,
+    e.g. ``run_server`` called from Python: read now)."""
+    ctx = click.get_current_context(silent=True)
+    while ctx is not None:
+        if isinstance(ctx.obj, Settings):
+            return ctx.obj
+        ctx = ctx.parent
+    return Settings.from_env()
 
 
 def fail(exc: LeadStatsError) -> NoReturn:

@@ -95,14 +95,14 @@ def export_for_ai(
     folder.mkdir(parents=True, exist_ok=True)
     files: dict[str, str] = {}
 
-    totals = ls.run(window.query()).totals
+    totals = window.report(ls).totals
     _write_json(folder / "totals.json", {"window": window.to_dict(), **totals, **rates(totals)})
     files["totals.json"] = "all metrics and ratios for the whole window"
-    daily = ls.run(window.query(bucket="1d"))
+    daily = window.report(ls, bucket="1d")
     _write_csv(folder / "daily.csv", daily.rows, ["bucket_start", *METRIC_NAMES])
     files["daily.csv"] = "one row per local day"
     for dims in BREAKDOWNS:
-        result = ls.run(window.query(dimensions=list(dims)))
+        result = window.report(ls, dimensions=list(dims))
         rows = merge_small_groups(result.rows, dims, k)
         name = "by_" + "_".join(dims) + ".csv"
         _write_csv(folder / name, [{**r, **rates(r)} for r in rows], [*dims, *METRIC_NAMES, *rates(totals)])

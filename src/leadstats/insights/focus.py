@@ -356,6 +356,6 @@ def focus(
     """
     window = resolve_window(start, end, ls.timezone(tz), default_days=DEFAULT_DAYS)
     opts = options or FocusOptions(k=ls.settings.k_anonymity)
-    results = [ls.run(window.query(dimensions=list(dims), filters=filters)) for dims in dimensions]
+    results = [window.report(ls, dimensions=list(dims), filters=filters) for dims in dimensions]
     doc = rank_segments(results, options=opts, limit=limit)
     return {"window": window.to_dict(), **doc}

@@ -199,8 +199,8 @@ def forecast(
     window = window.shifted(end_us=day_end)
     daily_window = window
     hourly_window = window.shifted(start_us=max(window.start_us, window.end_us - hourly_weeks * 7 * DAY_US))
-    daily = ls.run(daily_window.query(bucket="1d", filters=filters))
-    hourly = ls.run(hourly_window.query(bucket="60m", filters=filters))
+    daily = daily_window.report(ls, bucket="1d", filters=filters)
+    hourly = hourly_window.report(ls, bucket="60m", filters=filters)
     doc = forecast_from([r[metric] for r in daily.rows], [r[metric] for r in hourly.rows],
                         daily_window, hourly_window, metric=metric, level=level)
     return {"window": window.to_dict(), **doc}

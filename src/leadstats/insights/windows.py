@@ -187,7 +187,7 @@ def best_windows(
     []
     """
     window = resolve_window(start, end, ls.timezone(tz), default_days=7 * weeks)
-    result = ls.run(window.query(bucket="60m", filters=filters))
+    result = window.report(ls, bucket="60m", filters=filters)
     doc = time_windows(result, top=top)
     if not include_slots:
         doc.pop("slots")
