@@ -113,12 +113,12 @@ class D1ImportReport:
     def summary(self) -> str:
         rate = f", {self.read / self.seconds:,.0f} rows/s" if self.seconds > 0 and self.read else ""
         extra = ""
-        leads = self.tables.get("Leads") or next((t for n, t in self.tables.items() if n.lower() == "leads"), None)
         replaced = sum(t.removed for t in self.tables.values())
+        kept_out = sum(t.superseded - t.removed for t in self.tables.values())  # Leads rows, by any table name
         if replaced:
             extra += f", {replaced:,} legacy-lead events replaced by their primary submissions"
-        if leads is not None and leads.superseded:
-            extra += f", Leads rows with a stored primary submission: {leads.superseded:,} superseded"
+        if kept_out:
+            extra += f", Leads rows with a stored primary submission: {kept_out:,} superseded"
         return (f"{self.source}: read {self.read:,} rows, imported {self.accepted:,} events, skipped"
                 f" {self.duplicates:,} already stored, {self.error_count:,} unreadable{extra}"
                 f" ({self.seconds:.1f}s{rate})")
