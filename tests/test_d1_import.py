@@ -346,3 +346,39 @@ def test_lead_id_is_hashed_the_same_on_every_path(small: tuple[Path, Any], db_pa
         ev = events(ls)
         secret = lead_id_secret(ls)
     assert ev["http-1"]["lead_id"] == ev["d1:LeadSubmissions:1"]["lead_id"] == hash_lead_id(secret, "1")
+
+
+def test_leads_export_after_a_whole_import_adds_no_legacy_leads(small: tuple[Path, Any], tmp_path: Path,
+                                                               db_path: str) -> None:
+    """A Leads-only export after a whole import: the stored primary submissions keep leads 1-3 from
+    being counted again as legacy leads (issue 11.4's double count)."""
+    path, planted = small
+    leads = _one_table(path, "Leads", tmp_path / "Leads.sql", dump=True)
+    with leadstats.connect(db_path) as ls:
+        import_d1(ls, str(path))
+        before = ls.report(*DAY).totals
+        again = import_d1(ls, str(leads), full=True)
+        assert again.accepted == 0 and again.tables["Leads"].superseded == 3
+        assert ls.report(*DAY).totals == before
+    assert before["primary"] == planted.totals["primary"]
+
+
+def test_later_submission_of_an_imported_lead_is_completed_by_a_full_leads_pass(
+        small: tuple[Path, Any], tmp_path: Path, db_path: str) -> None:
+    path, _ = small
+    subs = _one_table(path, "LeadSubmissions", tmp_path / "subs.sql", dump=False)
+    leads = _one_table(path, "Leads", tmp_path / "leads.sql", dump=False)
+    with leadstats.connect(db_path) as ls:
+        import_d1(ls, str(subs))
+        import_d1(ls, str(leads))
+        con = sqlite3.connect(subs)
+        con.execute("INSERT INTO LeadSubmissions (SubmissionId, LeadId, ProjectName, IsPrimaryLead, SubmittedAt)"
+                    " VALUES (50, 1, 'Skyline', 0, '2026-03-07 09:00:00')")
+        con.commit()
+        con.close()
+        assert import_d1(ls, str(subs)).accepted == 1
+        assert events(ls)["d1:LeadSubmissions:50"]["engagement_label"] is None
+        done = import_d1(ls, str(leads), full=True)
+        assert done.accepted == 0 and done.tables["Leads"].completed == 1
+        s50 = events(ls)["d1:LeadSubmissions:50"]
+    assert (s50["engagement_label"], s50["vpn"], s50["suspicion_score"]) == ("Hot", True, 55)

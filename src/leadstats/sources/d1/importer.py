@@ -113,12 +113,12 @@ class D1ImportReport:
     def summary(self) -> str:
         rate = f", {self.read / self.seconds:,.0f} rows/s" if self.seconds > 0 and self.read else ""
         extra = ""
-        leads = self.tables.get("Leads") or next((t for n, t in self.tables.items() if n.lower() == "leads"), None)
         replaced = sum(t.removed for t in self.tables.values())
+        kept_out = sum(t.superseded - t.removed for t in self.tables.values())  # Leads rows, by any table name
         if replaced:
             extra += f", {replaced:,} legacy-lead events replaced by their primary submissions"
-        if leads is not None and leads.superseded:
-            extra += f", Leads rows with a stored primary submission: {leads.superseded:,} superseded"
+        if kept_out:
+            extra += f", Leads rows with a stored primary submission: {kept_out:,} superseded"
         return (f"{self.source}: read {self.read:,} rows, imported {self.accepted:,} events, skipped"
                 f" {self.duplicates:,} already stored, {self.error_count:,} unreadable{extra}"
                 f" ({self.seconds:.1f}s{rate})")
@@ -165,7 +165,7 @@ class _Run:
         self.con.execute("SET TimeZone = 'UTC'")
         self.legacy_stored = ls.get_state(self.state_key("legacy")) == "1"
         self.subs_alone = ls.get_state(self.state_key(SUBMISSIONS_WITHOUT_LEADS)) == "1"
-        self.has_leads = True  # set by run(): does the source have a Leads table?
+        self.has_leads = self.has_subs = True  # set by run(): which of the two tables the source has
         self.filler = SubmissionFiller(ls, prefix)
         self.short: list[str] = []
 
@@ -211,7 +211,9 @@ class _Run:
         """Pages of Leads rows without a primary submission, in the source or already stored (a
         per-table export of LeadSubmissions imported before): scan the keys, then fetch only those rows."""
         by_keys = rows_by_keys_sql(plan)
-        check_store = self.ls.get_state(self.state_key("LeadSubmissions")) is not None
+        # A source with a LeadSubmissions table says itself which leads have a primary submission; one
+        # without it (a per-table export of Leads) is completed by what the store holds.
+        check_store = not self.has_subs and self.ls.get_state(self.state_key("LeadSubmissions")) is not None
         for keys in self.pages(lambda a: keys_sql(plan, a), after, self.source.page_size):
             tokens = _tokens(keys.lines)
             legacy = pc.filter(tokens, pc.invert(pc.is_in(tokens, value_set=primary)))
@@ -353,6 +355,7 @@ class _Run:
         started = time.perf_counter()
         have = {self.mapping.table(t): self.source.table_columns(self.mapping.table(t)) for t in D1_TABLES}
         self.has_leads = have.get(self.mapping.table("Leads")) is not None
+        self.has_subs = have.get(self.mapping.table("LeadSubmissions")) is not None
         plans = []
         for table in TABLE_ORDER:
             plan = plan_table(table, self.mapping, have)
