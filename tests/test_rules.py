@@ -229,3 +229,21 @@ def test_one_k_anonymity_rule_for_rows_segments_and_top_lists() -> None:
     top = merge_top_list([{"project": "A", "primary": 5, "hot": 1}, {"project": "B", "primary": 4, "hot": 4}],
                          "project", 5)
     assert [t["project"] for t in top] == ["A", "other"] and top[1]["hot_pct"] == 100.0
+
+
+# -- issue 10.4: the MCP front end -------------------------------------------------------------------
+def test_mcp_front_end_is_a_plain_package_with_its_own_error_mapping() -> None:
+    import mcp as sdk
+
+    import leadstats.api.app as app_module
+    import leadstats.mcp as front
+    from leadstats.mcp.errors import tool_error
+    from leadstats.mcp.tools import TOOLS
+
+    front_dir = Path(front.__file__).parent
+    assert Path(sdk.__file__).parent != front_dir  # `from mcp.server ...` inside leadstats.mcp reaches the SDK
+    assert "importlib" not in Path(app_module.__file__).read_text()
+    err = tool_error(QueryError("unknown dimension 'x'", field="dimensions"))
+    assert str(err) == "invalid_query (dimensions): unknown dimension 'x'"
+    assert [t.build.__name__.lstrip("_") for t in TOOLS] == [
+        "lead_stats", "lead_summary", "focus_segments", "best_time_windows", "anomalies", "forecast"]

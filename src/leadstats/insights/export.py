@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import LeadStatsError
+from ..model.rates import RATES
 from ..model.schema import METRIC_NAMES
 from .anomalies import anomalies
 from .common import rates, resolve_window
@@ -33,6 +34,8 @@ BREAKDOWNS: tuple[tuple[str, ...], ...] = (
 )
 DEFAULT_DAYS = 28
 
+#: The rates in words for the prompt, from the one rate registry.
+RATE_WORDS = "; ".join(f"{r.name} = {r.formula}" for r in RATES)
 PROMPT = """# Lead statistics pack for {window_from} to {window_to} ({timezone})
 
 You are helping a real-estate marketing team decide where to focus. The files below are aggregates from
@@ -40,9 +43,8 @@ their lead-capture system (no personal data; groups under {k} events are merged 
 
 Definitions: `received` = every event; `primary` = actual leads; `follow_up` = repeat submits of a lead;
 `test`, `blocked`, `bot` = testing, blocked-IP and honeypot traffic; `hot` = actual leads engaged Hot or
-Very Hot; `vpn` and `suspicious` (suspicion score >= 40) count actual leads. Ratios: actual_pct =
-primary/received, hot_pct = hot/primary, bot_rate = (bot+blocked)/received, vpn_pct and suspicious_pct
-per primary.
+Very Hot; `vpn` and `suspicious` (suspicion score >= 40) count actual leads. Ratios (percent):
+{rates}.
 
 Files:
 {files}
@@ -125,7 +127,7 @@ def export_for_ai(
 
     listing = "\n".join(f"- `{name}`: {what}" for name, what in files.items())
     w = window.to_dict()
-    (folder / "PROMPT.md").write_text(PROMPT.format(window_from=w["from"], window_to=w["to"],
+    (folder / "PROMPT.md").write_text(PROMPT.format(rates=RATE_WORDS, window_from=w["from"], window_to=w["to"],
                                                     timezone=tz_name, k=k, files=listing), encoding="utf-8")
     files["PROMPT.md"] = "prompt template: paste it first, then the files"
     manifest = {"window": w, "k_anonymity": k, "files": files,
