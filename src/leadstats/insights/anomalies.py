@@ -349,7 +349,7 @@ def _describe(group: Mapping[str, Any], opts: AnomalyOptions) -> dict[str, Any]:
         "start": group["start"], "end": group["end"], "granularity": granularity,
         "direction": group["direction"], "kinds": kinds, "severity": severity, "metrics": metrics,
         "excess": round(overall, 1), "drivers": drivers,
-        "span": span, "where": where or "all traffic", "verb": verb,
+        "span": span, "where": where or "all traffic", "verb": verb, "summary": f"{what} {verb}{amount}",
         "headline": f"{span}: {what} {verb}{amount}{place}",
         "anomalies": len(members),
     }
