@@ -246,8 +246,9 @@ def recommend(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
                       else f", actual leads {best['change_pct']:+.0f}% against {spans['previous']}")
             cands.append((3, _action(
                 "team", f"Sales team: put first calls on project {best['project']}",
-                f"{_cap(_in(spans['period']))} project {best['project']} brought {fmt_int(best['hot'])} hot leads "
-                f"({fmt_pct(share)} of all hot leads) out of {fmt_int(best['primary'])} actual leads{change}.",
+                f"{_cap(_in(spans['period']))}: {fmt_int(best['hot'])} hot leads ({fmt_pct(share)} of all hot "
+                f"leads) out of {fmt_int(best['primary'])} actual leads{change}; the most hot leads of any "
+                "project.",
                 spans["period"], project=best["project"], hot=best["hot"], primary=best["primary"])))
     geo_items = [i for i in items if set(i["segment"]) & geo]
     countries = doc.get("top_countries") or []
@@ -263,7 +264,7 @@ def recommend(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
             name = value_words("country", c["country"])
             cands.append((6.5, _action(
                 "geo", f"Geo: keep {name} as the core market",
-                f"{_cap(_in(spans['period']))} {name} gave {fmt_int(c['primary'])} of {fmt_int(primary_total)} actual "
+                f"{_cap(_in(spans['period']))}: {fmt_int(c['primary'])} of {fmt_int(primary_total)} actual "
                 f"leads ({fmt_pct(share)}) at {fmt_pct(c['hot_pct'])} hot; no country or city differs from "
                 "the rest by enough to move budget.",
                 spans["period"], country=c["country"], primary=c["primary"], hot_pct=c["hot_pct"])))
