@@ -28,7 +28,8 @@ def render_table(result: ReportResult, title: str | None = None) -> Table:
     for row in result.rows:
         cells = ["—" if row.get(c) is None else str(row.get(c)) for c in result.columns]
         if bucket:
-            cells[0] = cells[0][:short].replace("T", " ") + (f" {PARTIAL_MARK}" if row["bucket_start"] in partial else "")
+            mark = f" {PARTIAL_MARK}" if row["bucket_start"] in partial else ""
+            cells[0] = cells[0][:short].replace("T", " ") + mark
         table.add_row(*cells)
     if partial:
         table.caption, table.caption_justify = PARTIAL_NOTE, "left"

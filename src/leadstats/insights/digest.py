@@ -28,10 +28,10 @@ from ..model.timegrid import zone
 from ..summary import RATIOS, change_block, pct, summary
 from .anomalies import anomalies
 from .common import fmt_int, fmt_pct
-from .words import WEEKDAYS, and_list, day_words, days_words, value_words, window_words
 from .focus import focus
 from .forecast import forecast
 from .windows import best_windows
+from .words import WEEKDAYS, and_list, day_words, days_words, value_words, window_words
 
 if TYPE_CHECKING:
     from ..service import LeadStats
