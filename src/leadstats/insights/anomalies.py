@@ -5,19 +5,25 @@ Method (pure, over hourly and daily reports that include ``weeks`` weeks of hist
 - *Seasonal baseline*: a bucket (Tuesday 02:00 local) is compared with the same local weekday and hour in
   each of the previous ``weeks`` weeks (weeks before the store had any data are skipped; fewer than 3
   usable weeks and the bucket is not judged).
-- *Volume* (``received``, ``primary``): ``z = (x - median) / scale`` with ``scale = max(1.4826 * MAD,
-  sqrt(median), 1)``: the MAD is robust to a past outlier, the square-root floor is the Poisson noise
-  of a count, so a quiet hour going from 1 to 4 is not a "spike". A *spike* needs ``z >= z`` and at least
-  ``min_excess`` extra events; a *drop* ``z <= -z`` and ``min_excess`` missing; *zero in a busy hour*
-  means nothing arrived where every baseline week had events and the median is at least ``busy``.
+- *Against the trend*: each baseline week is first brought forward by the series' weekly growth (a
+  Theil–Sen line through the log weekly totals of the baseline weeks, kept only when at least twice its
+  robust standard error, bounded to ±25% a week), so a +12% week on a series that grows every week is
+  not read as a rise.
+- *Volume* (``received``, ``primary``): the milder of a robust z, ``(x - median) / (1.4826 * MAD)``, and a
+  Poisson z on variance-stabilized counts, ``2 (sqrt(x) - sqrt(median))``: the MAD is robust to a past
+  outlier, the Poisson view keeps a quiet hour going from 1 to 4 from being a "spike". A *spike* needs
+  ``z >= z`` and at least ``min_excess`` extra events; a *drop* ``z <= -z`` and ``min_excess`` missing;
+  *zero in a busy hour* means nothing arrived where every baseline week had events and the median is at
+  least ``busy``.
 - *Shares* (``bot_rate`` = (bot + blocked) / received, ``suspicious_pct`` = suspicious / primary): the
   share against the median weekly share, scaled by ``max(1.4826 * MAD, binomial standard error)``; only
   rises count (fewer bots is good news), by at least 15 points and on at least 20 events.
 - *Severity*: ``high`` when ``|z| >= 2 z`` or the value is 3x (or a third of) the baseline, else
-  ``medium`` when ``|z| >= 1.5 z``, else ``low``; a zero is ``high`` from a median of 30 up.
+  ``medium`` when ``|z| >= 1.5 z``, else ``low``; a zero is ``high`` from a median of 30 up. Headlines use
+  the words of :data:`STRENGTH_WORDS` ("rose sharply" only for ``high``).
 - Overall and per segment (the largest values of project, source, country, utm_campaign).
 - *Incidents*: anomalies in touching hours with the same direction are one incident; its drivers are the
-  segments that carry most (>= 60%) of the overall excess, so a bot burst reads "project=X, source=Y".
+  segments that carry most (>= 60%) of the overall excess, so a bot burst reads "project X and source Y".
 """
 
 from __future__ import annotations

@@ -201,11 +201,11 @@ def _key(counts: Mapping[str, int]) -> tuple[int, ...]:
 
 
 def _dedupe(items: list[dict[str, Any]], names: Mapping[tuple[int, ...], list[str]],
-            _names: Mapping[str, str]) -> list[dict[str, Any]]:
+            plain_names: Mapping[str, str]) -> list[dict[str, Any]]:
     """Drop repeats: identical traffic under two names, and pairs whose parent already says it all.
 
     ``names`` maps a single-dimension segment's counts to every label with exactly those counts;
-    ``_names`` maps a label to its plain-words name.
+    ``plain_names`` maps a label to its plain-words name.
     """
     singles = sorted((i for i in items if len(i["segment"]) == 1),
                      key=lambda i: _PRECEDENCE.index(i["dimensions"][0])
@@ -217,8 +217,8 @@ def _dedupe(items: list[dict[str, Any]], names: Mapping[tuple[int, ...], list[st
         twins = [n for n in names.get(_key(item["counts"]), []) if n != item["label"]]
         item["same_as"] = twins
         if twins:
-            item["notes"].append("the same traffic as " + and_list([_names[t] for t in twins if t in _names]
-                                                                    or twins))
+            words = [plain_names.get(t, t) for t in twins]
+            item["notes"].append("the same traffic as " + and_list(words))
         kept.append(item)
     by_key = {next(iter(i["segment"].items())): set(i["signals"]) for i in singles}
     for item in items:
