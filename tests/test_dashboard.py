@@ -654,3 +654,32 @@ def test_none_row_gets_its_only_button_and_vpn_suspected_breaks_down(page: Any, 
     settle(page)
     assert url_state(page)["filter"] == ["vpn_suspected=true"]
     assert [r["key"] for r in breakdown_rows(page)] == [True]
+
+
+def test_partial_buckets_are_marked_and_a_near_empty_previous_period_reads_new(
+    page: Any, servers: dict[str, Server]
+) -> None:
+    server = servers["open"]
+    start = today() - timedelta(days=40)
+    tue = start + timedelta(days=(1 - start.weekday()) % 7)  # a Tuesday: its 1w bucket starts on the Monday
+    fri = tue + timedelta(days=17)  # a Friday: its week runs past the window
+    page.goto(f"{server.url}/?from={tue}&to={fri}&bucket=1w")
+    settle(page)
+    rows = server.report(query(str(tue), str(fri), bucket="1w"))["rows"]
+    assert len(rows) == 3
+    partial = json.loads(page.get_attribute("#timechart", "data-partial"))
+    assert partial == [rows[0]["bucket_start"], rows[-1]["bucket_start"]]
+    heads = page.eval_on_selector_all("#timechart-table tbody th", "ths => ths.map(t => t.textContent)")
+    assert heads[0].endswith("(partial)") and heads[2].endswith("(partial)") and "partial" not in heads[1]
+    mon = tue - timedelta(days=1)  # whole weeks: nothing is partial
+    page.goto(f"{server.url}/?from={mon}&to={mon + timedelta(days=14)}&bucket=1w")
+    settle(page)
+    assert json.loads(page.get_attribute("#timechart", "data-partial")) == []
+    # The demo starts 90 days ago: 60 days from its second day are compared with a period holding less
+    # than one day of data, which reads "new", not "×60".
+    frm = today() - timedelta(days=89)
+    page.goto(f"{server.url}/?from={frm}&to={frm + timedelta(days=60)}&bucket=1d")
+    settle(page)
+    assert 0 < kpi(page, "received", "data-previous") < 0.05 * kpi(page, "received")
+    change = page.text_content('.kpi[data-kpi="received"] .kpi-change') or ""
+    assert "new" in change and "×" not in change

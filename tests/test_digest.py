@@ -66,7 +66,7 @@ def test_actions_say_what_to_do_with_numbers(digest: dict[str, Any]) -> None:
     assert 3 <= len(actions) <= 5
     titles = [a["title"] for a in actions]
     assert titles[0].startswith("Investigate the spike") and BURST["project"] in titles[0]
-    assert f"Pause or rework utm_campaign={LOW}" in titles and f"Scale utm_campaign={HOT}" in titles
+    assert f"Pause or rework campaign {LOW}" in titles and f"Scale campaign {HOT}" in titles
     assert any(a["category"] == "team" for a in actions) and any(a["category"] == "timing" for a in actions)
     for action in actions:
         assert action["numbers"] and any(ch.isdigit() for ch in action["detail"])

@@ -132,7 +132,7 @@ def test_http_mcp_behind_the_read_token(http_url: str) -> None:
             found = data(await client.call_tool("anomalies", {"date_from": "2026-02-23", "date_to": "2026-03-02",
                                                               "limit": 3}))
             assert len(found["anomalies"]) == 3 and len(found["incidents"]) == 1
-            assert f"project={BURST['project']}" in found["incidents"][0]["headline"]
+            assert f"project {BURST['project']}" in found["incidents"][0]["headline"]
             summary = data(await client.call_tool("lead_summary", {"days": 7, "tz": TZ, "today": "2026-03-02"}))
             with open_demo() as ls:
                 totals = ls.report("2026-02-23", "2026-03-02", timezone=TZ).totals

@@ -36,8 +36,10 @@ def _json(doc: Any) -> None:
 
 
 def _window_line(doc: dict[str, Any]) -> str:
+    from ..insights.words import window_words
+
     w = doc.get("window") or {}
-    return f"[dim]{w.get('from')} to {w.get('to')} ({w.get('timezone')})[/dim]"
+    return f"[dim]{window_words(w)} ({w.get('timezone')})[/dim]" if w else ""
 
 
 def _num(value: Any) -> str:
@@ -72,7 +74,7 @@ def focus_cmd(
                          overflow="fold", min_width=24 if col == "segment" else None)
     for item in doc["items"]:
         r = item["rates"]
-        table.add_row(str(item["rank"]), item["action"], item["label"], _num(item["counts"]["primary"]),
+        table.add_row(str(item["rank"]), item["action"], item["name"], _num(item["counts"]["primary"]),
                       _num(r["hot_pct"]["value"]), _num(r["bot_rate"]["value"]),
                       _num(r["suspicious_pct"]["value"]), _num(item["impact"]))
     console.print(table)
@@ -108,11 +110,12 @@ def windows_cmd(
                       _num(s["bot_rate"]))
     console.print(table)
     for p in doc["peak_hours"]:
-        console.print(f"peak {p['label']}: {p['expected_hot_per_hour']:.1f} hot/hour, "
-                      f"{p['share_of_hot']}% of hot leads", highlight=False)
+        console.print(f"peak {p['label']}: {p['expected_hot_per_hour']:.1f} hot and "
+                      f"{p['expected_primary_per_hour']:.0f} actual leads an hour, {p['share_of_hot']:.0f}% of hot "
+                      "leads", highlight=False)
     if doc["junk_slots"]:
-        console.print(f"mostly bots or suspicious ({len(doc['junk_slots'])} slots): " + ", ".join(
-            f"{s['label']} ({s['bot_rate']}%)" for s in doc["junk_slots"][:12]), highlight=False)
+        console.print(f"mostly bots or suspicious in a usual week ({len(doc['junk_slots'])} slots): " + ", ".join(
+            f"{s['label']} ({s['typical_bot_rate']:.0f}%)" for s in doc["junk_slots"][:12]), highlight=False)
     console.print(_window_line(doc))
 
 
@@ -137,10 +140,12 @@ def anomalies_cmd(
     for inc in doc["incidents"]:
         console.print(f"[bold]{inc['severity']}[/bold] {inc['headline']}", highlight=False, soft_wrap=True)
     table = Table(title=f"Anomalies ({doc['anomaly_count']})", title_justify="left", header_style="bold")
-    for col in ("severity", "start", "segment", "metric", "kind", "value", "usual", "z"):
+    for col in ("severity", "when", "segment", "metric", "kind", "value", "usual", "score"):
         table.add_column(col, justify="right" if col in ("value", "usual", "z") else "left")
+    from ..insights.words import span_words
+
     for a in doc["anomalies"]:
-        table.add_row(a["severity"], a["start"][:16].replace("T", " "), a["label"], a["metric"], a["kind"],
+        table.add_row(a["severity"], span_words(a["start"], a["end"]), a["name"], a["metric"], a["kind"],
                       _num(a["value"]), _num(a["baseline"]["median"]), f"{a['z']:+.1f}")
     console.print(table)
     console.print(_window_line(doc) + f" [dim]· baseline {doc['baseline_weeks']} weeks[/dim]")
@@ -166,16 +171,16 @@ def forecast_cmd(
         return _json(doc)
     for key, title in (("daily", "Next 7 days"), ("hourly", "Next day by hour")):
         part = doc[key]
-        table = Table(title=f"{title}: {metric} ({part['model']}, backtest MAPE {part['mape']}%)",
-                      title_justify="left", header_style="bold")
+        table = Table(title=f"{title}: {metric} ({part['interval']:.0%} band)", title_justify="left",
+                      header_style="bold")
         for col in ("when", "expected", "low", "high"):
             table.add_column(col, justify="left" if col == "when" else "right")
         for p in part["points"]:
             when = p["date"] if key == "daily" else p["start"][11:16]
             table.add_row(when, _num(p["expected"]), _num(p["low"]), _num(p["high"]))
         console.print(table)
-    daily, hourly = doc["daily"]["backtest"]["mape"], doc["hourly"]["backtest"]["mape"]
-    console.print(f"backtest MAPE: daily {daily}, hourly {hourly}", highlight=False)
+        console.print(f"{title}: {part['accuracy']}", highlight=False, soft_wrap=True)
+    console.print("[dim]typical error = mean absolute percentage error (MAPE) in the backtest[/dim]")
 
 
 @app.command()

@@ -23,11 +23,17 @@ def render_table(result: ReportResult, title: str | None = None) -> Table:
         table.add_column(col, justify="right" if numeric else "left")
     bucket = result.query.bucket
     short = 16 if bucket and bucket.kind == "fixed" else 10  # "2026-03-07T10:00" / "2026-03-07"
+    from ..insights.buckets import PARTIAL_MARK, PARTIAL_NOTE, partial_buckets
+
+    partial = partial_buckets(result)
     for row in result.rows:
         cells = ["—" if row.get(c) is None else str(row.get(c)) for c in result.columns]
         if bucket:
-            cells[0] = cells[0][:short].replace("T", " ")
+            mark = f" {PARTIAL_MARK}" if row["bucket_start"] in partial else ""
+            cells[0] = cells[0][:short].replace("T", " ") + mark
         table.add_row(*cells)
+    if partial:
+        table.caption, table.caption_justify = PARTIAL_NOTE, "left"
     measures = [c for c in result.columns if c in result.totals]  # the counts, then the rates (--rates)
     keys = len(result.columns) - len(measures)
     if result.rows and keys:  # with no bucket and no dimension the single row is the total

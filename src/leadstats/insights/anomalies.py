@@ -5,19 +5,25 @@ Method (pure, over hourly and daily reports that include ``weeks`` weeks of hist
 - *Seasonal baseline*: a bucket (Tuesday 02:00 local) is compared with the same local weekday and hour in
   each of the previous ``weeks`` weeks (weeks before the store had any data are skipped; fewer than 3
   usable weeks and the bucket is not judged).
-- *Volume* (``received``, ``primary``): ``z = (x - median) / scale`` with ``scale = max(1.4826 * MAD,
-  sqrt(median), 1)``: the MAD is robust to a past outlier, the square-root floor is the Poisson noise
-  of a count, so a quiet hour going from 1 to 4 is not a "spike". A *spike* needs ``z >= z`` and at least
-  ``min_excess`` extra events; a *drop* ``z <= -z`` and ``min_excess`` missing; *zero in a busy hour*
-  means nothing arrived where every baseline week had events and the median is at least ``busy``.
+- *Against the trend*: each baseline week is first brought forward by the series' weekly growth (a
+  Theil–Sen line through the log weekly totals of the baseline weeks, kept only when at least twice its
+  robust standard error, bounded to ±25% a week), so a +12% week on a series that grows every week is
+  not read as a rise.
+- *Volume* (``received``, ``primary``): the milder of a robust z, ``(x - median) / (1.4826 * MAD)``, and a
+  Poisson z on variance-stabilized counts, ``2 (sqrt(x) - sqrt(median))``: the MAD is robust to a past
+  outlier, the Poisson view keeps a quiet hour going from 1 to 4 from being a "spike". A *spike* needs
+  ``z >= z`` and at least ``min_excess`` extra events; a *drop* ``z <= -z`` and ``min_excess`` missing;
+  *zero in a busy hour* means nothing arrived where every baseline week had events and the median is at
+  least ``busy``.
 - *Shares* (``bot_rate`` = (bot + blocked) / received, ``suspicious_pct`` = suspicious / primary): the
   share against the median weekly share, scaled by ``max(1.4826 * MAD, binomial standard error)``; only
   rises count (fewer bots is good news), by at least 15 points and on at least 20 events.
 - *Severity*: ``high`` when ``|z| >= 2 z`` or the value is 3x (or a third of) the baseline, else
-  ``medium`` when ``|z| >= 1.5 z``, else ``low``; a zero is ``high`` from a median of 30 up.
+  ``medium`` when ``|z| >= 1.5 z``, else ``low``; a zero is ``high`` from a median of 30 up. Headlines use
+  the words of :data:`STRENGTH_WORDS` ("rose sharply" only for ``high``).
 - Overall and per segment (the largest values of project, source, country, utm_campaign).
 - *Incidents*: anomalies in touching hours with the same direction are one incident; its drivers are the
-  segments that carry most (>= 60%) of the overall excess, so a bot burst reads "project=X, source=Y".
+  segments that carry most (>= 60%) of the overall excess, so a bot burst reads "project X and source Y".
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from ..model.rates import RATE_BY_NAME
-from ..model.report import ReportResult
+from ..model.report import Filter, ReportResult
 from ..model.schema import METRIC_NAMES
 from ..model.timegrid import local_midnight_us
 from .common import (
@@ -45,6 +51,7 @@ from .common import (
     segment_label,
     wilson,
 )
+from .words import and_list, segment_name, span_words
 
 if TYPE_CHECKING:
     from ..service import LeadStats
@@ -124,6 +131,57 @@ def _severity(z: float, ratio: float | None, zmin: float) -> str:
     return "medium" if abs(z) >= 1.5 * zmin else "low"
 
 
+#: (severity, direction) -> the verb of a headline: the words follow the score
+STRENGTH_WORDS: dict[tuple[str, str], str] = {
+    ("high", "up"): "rose sharply", ("medium", "up"): "rose well above the usual range",
+    ("low", "up"): "rose above the usual range",
+    ("high", "down"): "fell sharply", ("medium", "down"): "fell well below the usual range",
+    ("low", "down"): "fell below the usual range",
+}
+
+
+def _theil_sen(xs: Sequence[float], ys: Sequence[float]) -> float:
+    slopes = [(ys[j] - ys[i]) / (xs[j] - xs[i]) for i in range(len(xs)) for j in range(i + 1, len(xs))
+              if xs[j] != xs[i]]
+    return median(slopes)
+
+
+def weekly_trend(totals: Sequence[float], max_step: float = 0.25) -> float:
+    """Growth factor per week of a series from its weekly totals (oldest first), 1.0 when there is none.
+
+    A Theil–Sen line through the log totals (robust to one odd week, such as a bot burst), kept only when
+    its slope is at least twice its robust standard error (the MAD of the residuals, floored by the
+    Poisson noise of the smallest week), and bounded to ``±max_step`` per week.
+    """
+    pts = [(float(i), math.log(t)) for i, t in enumerate(totals) if t > 0]
+    if len(pts) < 3:
+        return 1.0
+    xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+    slope = _theil_sen(xs, ys)
+    mid_x, mid_y = median(xs), median(ys)
+    resid = [y - (mid_y + slope * (x - mid_x)) for x, y in pts]
+    spread = max(1.4826 * mad(resid), 1.0 / math.sqrt(min(t for t in totals if t > 0)))
+    mean_x = sum(xs) / len(xs)
+    se = spread / math.sqrt(sum((x - mean_x) ** 2 for x in xs))
+    if abs(slope) < 2 * se:
+        return 1.0
+    return math.exp(max(math.log(1 - max_step), min(math.log(1 + max_step), slope)))
+
+
+def _growth(series: Series, has_data: Sequence[bool], start: datetime, weeks: int) -> dict[str, float]:
+    """Per volume metric: the series' weekly growth over the ``weeks`` whole weeks before ``start``."""
+    out: dict[str, float] = {}
+    bounds = [start - timedelta(days=7 * w) for w in range(weeks, -1, -1)]  # oldest first
+    for metric in VOLUME_METRICS:
+        totals: list[float] = []
+        for lo, hi in zip(bounds, bounds[1:], strict=False):
+            idx = [i for i, s in enumerate(series.starts) if lo <= s < hi]
+            if idx and all(has_data[i] for i in idx):
+                totals.append(float(sum(series.counts[i][metric] for i in idx)))
+        out[metric] = weekly_trend(totals)
+    return out
+
+
 def detect(
     series: Series,
     *,
@@ -140,31 +198,36 @@ def detect(
     width = timedelta(hours=1) if hourly else timedelta(days=1)
     by_wall = {s.replace(tzinfo=None): i for i, s in enumerate(series.starts)}
     has_data = _week_has_data(series)
+    growth = _growth(series, has_data, start, opts.weeks)
     found: list[dict[str, Any]] = []
     for i, moment in enumerate(series.starts):
         if moment < start or moment >= end:  # the reports hold whole buckets only
             continue
         wall = moment.replace(tzinfo=None)
-        base_idx = [by_wall.get(wall - timedelta(days=7 * w)) for w in range(1, opts.weeks + 1)]
-        base = [j for j in base_idx if j is not None and has_data[j]]
+        base_idx = [(w, by_wall.get(wall - timedelta(days=7 * w))) for w in range(1, opts.weeks + 1)]
+        base = [(w, j) for w, j in base_idx if j is not None and has_data[j]]
         if len(base) < opts.min_weeks:
             continue
         now = series.counts[i]
         common = {"granularity": granularity, "start": moment.isoformat(),
                   "end": (series.starts[i + 1] if i + 1 < len(series.starts) else moment + width).isoformat(),
                   "segment": series.segment,
-                  "label": segment_label(series.segment)}
+                  "label": segment_label(series.segment), "name": segment_name(series.segment)}
         for metric in VOLUME_METRICS:
-            hist = [float(series.counts[j][metric]) for j in base]
-            found.extend(_volume(now[metric], hist, metric, zmin, min_excess, opts, common))
+            hist = [float(series.counts[j][metric]) for _w, j in base]
+            # Against the trend: each past week brought forward by the series' weekly growth.
+            trend = [series.counts[j][metric] * growth[metric] ** w for w, j in base]
+            found.extend(_volume(now[metric], hist, trend, growth[metric], metric, zmin, min_excess, opts,
+                                 common))
         for metric, (nums, den) in SHARE_METRICS.items():
-            found.extend(_share(now, [series.counts[j] for j in base], metric, nums, den, zmin, opts, common))
+            found.extend(_share(now, [series.counts[j] for _w, j in base], metric, nums, den, zmin, opts,
+                                common))
     return found
 
 
-def _volume(x: int, hist: list[float], metric: str, zmin: float, min_excess: int, opts: AnomalyOptions,
-            common: Mapping[str, Any]) -> list[dict[str, Any]]:
-    m, d = median(hist), mad(hist)
+def _volume(x: int, hist: list[float], trend: list[float], growth: float, metric: str, zmin: float,
+            min_excess: int, opts: AnomalyOptions, common: Mapping[str, Any]) -> list[dict[str, Any]]:
+    m, d = median(trend), mad(trend)
     # Two views of "how far": robust (MAD of the baseline weeks) and Poisson (variance-stabilized
     # counts). The milder one decides, so neither a lucky-flat baseline nor a small count fires alone.
     z_poisson = 2.0 * (math.sqrt(x) - math.sqrt(m))
@@ -183,10 +246,12 @@ def _volume(x: int, hist: list[float], metric: str, zmin: float, min_excess: int
     severity = ("high" if m >= 30 else "medium") if kind == "zero" else _severity(z, ratio, zmin)
     unit = "hour" if common["granularity"] == "hour" else "day"
     words = {"spike": "spike", "drop": "drop", "zero": f"zero in a usually busy {unit}"}[kind]
-    text = (f"{common['label']}: {words} in {_WORDS[metric]}, {fmt_int(x)} against a usual "
-            f"{fmt_int(m)} (median of {len(hist)} previous weeks, z={z:+.1f})")
+    usual = "median of" if growth == 1.0 else f"trend ({100 * (growth - 1):+.1f}% a week) of"
+    text = (f"{common['name']}: {words} in {_WORDS[metric]}, {fmt_int(x)} against a usual "
+            f"{fmt_int(m)} ({usual} {len(hist)} previous weeks, score {z:+.1f})")
     return [{**common, "metric": metric, "kind": kind, "severity": severity, "value": x,
-             "baseline": {"median": m, "mad": d, "values": hist, "weeks": len(hist)},
+             "baseline": {"median": round(m, 2), "mad": round(d, 2), "values": hist, "weeks": len(hist),
+                          "trend_per_week": round(growth, 4)},
              "z": round(z, 2), "excess": round(x - m, 1), "ratio": None if ratio is None else round(ratio, 2),
              "description": text}]
 
@@ -213,8 +278,8 @@ def _share(now: Mapping[str, int], hist: list[Mapping[str, int]], metric: str, n
     if z < zmin or low - p0 < opts.share_points:
         return []
     ratio = p / p0 if p0 > 0 else None
-    text = (f"{common['label']}: {_WORDS[metric]} {fmt_pct(100 * p)} of {fmt_int(n)} against a usual "
-            f"{fmt_pct(100 * p0)} (previous {len(shares)} weeks, z={z:+.1f})")
+    text = (f"{common['name']}: {_WORDS[metric]} {fmt_pct(100 * p)} of {fmt_int(n)} against a usual "
+            f"{fmt_pct(100 * p0)} (previous {len(shares)} weeks, score {z:+.1f})")
     return [{**common, "metric": metric, "kind": "spike", "severity": _severity(z, ratio, zmin),
              "value": round(100 * p, 2), "n": n,
              "baseline": {"median": round(100 * p0, 2), "mad": round(100 * d, 2),
@@ -265,29 +330,33 @@ def _describe(group: Mapping[str, Any], opts: AnomalyOptions) -> dict[str, Any]:
     overall = sum(m["excess"] for m in main if not m["segment"] and m["metric"] == metric)
     drivers: list[dict[str, Any]] = []
     seg_excess: dict[str, float] = {}
+    names: dict[str, str] = {}
     for m in main:
         if m["segment"] and m["metric"] == metric:
             seg_excess[m["label"]] = seg_excess.get(m["label"], 0.0) + m["excess"]
+            names[m["label"]] = m.get("name") or m["label"]
     for label, excess in sorted(seg_excess.items(),
                                 key=lambda kv: (-round(abs(kv[1]) / 10), "(none)" in kv[0], kv[0])):
         share = excess / overall if overall else None
         if share is None or share >= opts.driver_share:
-            drivers.append({"segment": label, "excess": round(excess, 1),
+            drivers.append({"segment": label, "name": names[label], "excess": round(excess, 1),
                             "share_of_excess": None if share is None else round(100 * min(share, 1.0), 1)})
     severity = min((m["severity"] for m in members), key=lambda s: _SEVERITY_RANK[s])
     kinds = sorted({m["kind"] for m in main})
-    until = group["end"][11:16] if granularity == "hour" else group["end"][:10]
-    span = f"{group['start'][:16].replace('T', ' ')} to {until}"
-    what = " and ".join(_WORDS[x] for x in metrics)
-    where = ", ".join(d["segment"] for d in drivers[:3]) or "overall"
-    verb = "rose" if group["direction"] == "up" else "fell"
+    span = span_words(group["start"], group["end"])
+    what = and_list([_WORDS[x] for x in metrics])
+    where = and_list([d["name"] for d in drivers[:3]])
+    verb = STRENGTH_WORDS[(severity, group["direction"])]
+    if "zero" in kinds and len(kinds) == 1:
+        verb = "stopped"
     amount = f" ({'+' if overall >= 0 else ''}{fmt_int(overall)} {_WORDS[metric]} overall)" if overall else ""
+    place = f", concentrated in {where}" if where else ", across all traffic"
     return {
         "start": group["start"], "end": group["end"], "granularity": granularity,
         "direction": group["direction"], "kinds": kinds, "severity": severity, "metrics": metrics,
         "excess": round(overall, 1), "drivers": drivers,
-        "span": span, "where": where,
-        "headline": f"{span}: {what} {verb} sharply{amount}, concentrated in {where}",
+        "span": span, "where": where or "all traffic", "verb": verb, "summary": f"{what} {verb}{amount}",
+        "headline": f"{span}: {what} {verb}{amount}{place}",
         "anomalies": len(members),
     }
 
@@ -340,10 +409,13 @@ def anomalies(
     dimensions: Sequence[str] = SEGMENT_DIMENSIONS,
     options: AnomalyOptions | None = None,
     limit: int | None = 100,
+    filters: Any = None,
 ) -> dict[str, Any]:
     """Run the reports and find anomalies (default: the last 7 days up to the current local hour).
 
     Daily checks cover only whole local days inside the window; hourly checks only whole hours.
+    ``filters`` (CONTRACT §3) scope every report, the baseline weeks included; a dimension a filter fixes
+    to one value is not split again.
 
     >>> import leadstats
     >>> ls = leadstats.connect(":memory:")
@@ -360,15 +432,19 @@ def anomalies(
     hour_end = window.end_us - (window.end_us - window.start_us) % HOUR_US
     hourly_window = history.shifted(end_us=hour_end)
     k = max(ls.settings.k_anonymity, 1)
-    hourly = [ls.run(hourly_window.query(bucket="60m"))]
+    scope = [f.to_json() if isinstance(f, Filter) else list(f) for f in (filters or [])]
+    fixed = {f[1] for f in scope if f[0] == "is" and len(f[2]) == 1}
+    hourly = [ls.run(hourly_window.query(bucket="60m", filters=scope))]
     daily_window = _whole_days(history)
-    daily = [ls.run(daily_window.query(bucket="1d"))] if daily_window else []
+    daily = [ls.run(daily_window.query(bucket="1d", filters=scope))] if daily_window else []
     for dim in dimensions:
-        base = ls.run(history.query(dimensions=[dim]))
+        if dim in fixed:
+            continue  # one value only: its series is the overall one
+        base = ls.run(history.query(dimensions=[dim], filters=scope))
         values = _top_values(base, dim, opts.top_segments, k * opts.weeks)
         if not values:
             continue
-        flt = [["is", dim, values]]
+        flt = [*scope, ["is", dim, values]]
         hourly.append(ls.run(hourly_window.query(bucket="60m", dimensions=[dim], filters=flt)))
         if daily_window:
             daily.append(ls.run(daily_window.query(bucket="1d", dimensions=[dim], filters=flt)))
@@ -376,7 +452,7 @@ def anomalies(
     doc["anomaly_count"] = len(doc["anomalies"])
     if limit is not None:
         doc["anomalies"] = doc["anomalies"][:limit]
-    return {"window": window.to_dict(), "baseline_weeks": opts.weeks, **doc}
+    return {"window": window.to_dict(), "filters": scope, "baseline_weeks": opts.weeks, **doc}
 
 
 def _whole_days(window: Window) -> Window | None:

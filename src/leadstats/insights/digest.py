@@ -31,6 +31,7 @@ from .focus import focus
 from .forecast import forecast
 from .summary import RATIOS, change_block, pct, summary
 from .windows import best_windows
+from .words import WEEKDAYS, and_list, day_words, days_words, value_words, window_words
 
 if TYPE_CHECKING:
     from ..service import LeadStats
@@ -71,8 +72,8 @@ def kpis(ls: LeadStats, summary_doc: Mapping[str, Any]) -> dict[str, dict[str, A
 
 
 def _trim_focus(item: Mapping[str, Any]) -> dict[str, Any]:
-    keep = ("rank", "label", "segment", "action", "signals", "impact", "reason", "share_of_primary", "same_as",
-            "explains")
+    keep = ("rank", "label", "name", "segment", "action", "signals", "impact", "reason", "evidence", "advice",
+            "notes", "share_of_primary", "same_as", "explains")
     out = {k: item.get(k) for k in keep}
     out["counts"] = {m: item["counts"][m] for m in ("received", "primary", "hot", "bot", "blocked", "suspicious",
                                                       "vpn")}
@@ -116,7 +117,7 @@ def build_digest(
     if "junk_slots" in windows_doc:
         windows_doc["junk_slot_count"] = len(windows_doc["junk_slots"])
         windows_doc["junk_slots"] = windows_doc["junk_slots"][:8]
-    anomalies_doc = _section(anomalies, ls, start, end, tz=tz_name, limit=15)
+    anomalies_doc = _section(anomalies, ls, start, end, tz=tz_name, limit=15, filters=flt)
     forecast_doc = _section(forecast, ls, end, tz=tz_name, metric="primary", filters=flt)
     if "hourly" in forecast_doc:
         points = forecast_doc["hourly"]["points"]
@@ -147,13 +148,57 @@ def build_digest(
 
 # -- recommended actions -------------------------------------------------------------------------
 
+#: a share at or above this (in percent) of its own scope is the whole scope: acting on it changes nothing
+WHOLE_SCOPE_PCT = 99.5
+#: a previous period holding at most this fraction of the current value reads "new", not "x25,638"
+NEAR_EMPTY = 0.05
 
-def _action(category: str, title: str, detail: str, **numbers: Any) -> dict[str, Any]:
-    return {"category": category, "title": title, "detail": detail, "numbers": numbers}
+
+def _action(category: str, title: str, detail: str, when: str, **numbers: Any) -> dict[str, Any]:
+    return {"category": category, "title": title, "detail": detail, "when": when, "numbers": numbers}
+
+
+def _cap(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _spans(doc: Mapping[str, Any]) -> dict[str, str]:
+    """Which window each section's figures come from, in words."""
+    w, prev = doc["window"], doc["previous_window"]
+    days = PERIODS[doc["period"]]
+    period = days_words(w["first_day"], w["last_day"])
+    previous = days_words(prev["first_day"], prev["last_day"])
+    out = {"period": period if days == 1 else f"the {days} days {period}",
+           "previous": f"the {doc['period']} before ({previous})",
+           "previous_days": previous}
+    for key in ("focus", "windows", "anomalies"):
+        win = doc[key].get("window")
+        out[key] = window_words(win) if win else period
+    fw = doc["focus"].get("window")
+    if fw:
+        n = round((datetime.fromisoformat(fw["to"]) - datetime.fromisoformat(fw["from"])).total_seconds() / 86400)
+        out["focus"] = out["focus"] if n == 1 else f"the {n} days {out['focus']}"
+    ww = doc["windows"]
+    if ww.get("weeks"):
+        out["windows"] = f"the {ww['weeks']:g} weeks {out['windows']}"
+    daily = (doc["forecast"].get("daily") or {}).get("points") or []
+    out["forecast"] = days_words(daily[0]["date"], daily[-1]["date"]) if daily else "the next 7 days"
+    return out
+
+
+def _in(span: str) -> str:
+    """``on Sun 1 Mar`` for a day, ``in the 7 days ...`` for longer spans."""
+    return f"on {span}" if span[:3] in WEEKDAYS else f"in {span}"
 
 
 def recommend(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Three to five actions from the digest's numbers, most urgent first (deterministic rules)."""
+    """Three to five actions from the digest's numbers, most urgent first (deterministic rules).
+
+    Each action says which window its figures come from (``when``). An action that cannot change
+    anything is left out: a segment or project that is the whole of the brief's scope, a market with
+    every lead.
+    """
+    spans = _spans(doc)
     cands: list[tuple[float, dict[str, Any]]] = []
     incidents = doc["anomalies"].get("incidents") or []
     covered: set[str] = set()  # segments an incident already explains: no separate "fix" for them
@@ -163,14 +208,22 @@ def recommend(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
             advice = ("Check bot filters and tracking for these segments and keep this traffic out of "
                       "campaign numbers." if inc["direction"] == "up" else
                       "Check that the forms, tracking and ad accounts of these segments work.")
+            kind = "spike" if inc["direction"] == "up" else "drop"
+            where = f" in {inc['where']}" if inc["drivers"] else ""
             cands.append((0, _action(
-                "incident", f"Investigate the {'spike' if inc['direction'] == 'up' else 'drop'} of "
-                f"{inc['span']} in {inc['where']}",
-                f"{inc['headline'].split(': ', 1)[-1]}. {advice}",
-                start=inc["start"], end=inc["end"], excess=inc["excess"],
+                "incident", f"Investigate the {kind} of {inc['span']}{where}",
+                f"{_cap(inc.get('summary') or inc['headline'])}, against the same hours of the "
+                f"{doc['anomalies'].get('baseline_weeks', 6)} weeks before. {advice}",
+                inc["span"], start=inc["start"], end=inc["end"], excess=inc["excess"],
                 drivers=[d["segment"] for d in inc["drivers"][:3]])))
-    items = doc["focus"].get("items") or []
+    items = [i for i in doc["focus"].get("items") or [] if (i.get("share_of_primary") or 0) < WHOLE_SCOPE_PCT]
     geo = {"country", "city", "region"}
+
+    def focus_detail(item: Mapping[str, Any]) -> str:
+        notes = "".join(f" ({n})" for n in item.get("notes") or [])
+        why = str(item.get("advice") or "").split(": ", 1)[-1]
+        return f"{_cap(_in(spans['focus']))}: {item['evidence']}{notes}. {_cap(why)}."
+
     for action, prio in (("pause", 1), ("scale", 2), ("fix", 5)):
         for item in items:
             if item["action"] != action or item["label"] in covered:
@@ -178,74 +231,91 @@ def recommend(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
             if set(item["segment"]) & geo and action != "scale":
                 continue  # geo items go to the geo action below
             verb = {"pause": "Pause or rework", "scale": "Scale", "fix": "Fix"}[action]
-            cands.append((prio, _action("campaign", f"{verb} {item['label']}", item["reason"],
+            cands.append((prio, _action("campaign", f"{verb} {item['name']}", focus_detail(item), spans["focus"],
                                         actual_leads=item["counts"]["primary"], hot=item["counts"]["hot"],
                                         rates=item["rates"])))
             break
     kpi = doc["kpis"]
     hot_total = kpi["hot"]["value"] or 0
     projects = doc.get("top_projects") or []
-    if projects:
+    if projects and not doc.get("project"):
         best = max(projects, key=lambda p: (p["hot"], p["primary"]))
-        share = fmt_pct(pct(best["hot"], hot_total))
-        change = ("" if best["change_pct"] is None
-                  else f", actual leads {best['change_pct']:+.0f}% on the previous period")
-        cands.append((3, _action(
-            "team", f"Sales team: put first calls on {best['project']}",
-            f"{best['project']} brought {fmt_int(best['hot'])} hot leads ({share} of all hot leads) out of "
-            f"{fmt_int(best['primary'])} actual leads{change}.",
-            project=best["project"], hot=best["hot"], primary=best["primary"])))
+        share = pct(best["hot"], hot_total)
+        if share is not None and share < WHOLE_SCOPE_PCT:
+            change = ("" if best["change_pct"] is None
+                      else f", actual leads {best['change_pct']:+.0f}% against {spans['previous']}")
+            cands.append((3, _action(
+                "team", f"Sales team: put first calls on project {best['project']}",
+                f"{_cap(_in(spans['period']))}: {fmt_int(best['hot'])} hot leads ({fmt_pct(share)} of all hot "
+                f"leads) out of {fmt_int(best['primary'])} actual leads{change}; the most hot leads of any "
+                "project.",
+                spans["period"], project=best["project"], hot=best["hot"], primary=best["primary"])))
     geo_items = [i for i in items if set(i["segment"]) & geo]
     countries = doc.get("top_countries") or []
     if geo_items:
         item = geo_items[0]
-        cands.append((4, _action("geo", f"Geo: {item['action']} {item['label']}", item["reason"],
-                                 actual_leads=item["counts"]["primary"], rates=item["rates"])))
+        cands.append((4, _action("geo", f"Geo: {item['action']} {item['name']}", focus_detail(item),
+                                 spans["focus"], actual_leads=item["counts"]["primary"], rates=item["rates"])))
     elif countries:
         c = countries[0]
         primary_total = kpi["primary"]["value"] or 0
-        cands.append((6.5, _action(
-            "geo", f"Geo: keep {c['country'] or 'unknown'} as the core market",
-            f"{c['country'] or 'unknown'} gave {fmt_int(c['primary'])} of {fmt_int(primary_total)} actual leads "
-            f"({fmt_pct(pct(c['primary'], primary_total))}) at {fmt_pct(c['hot_pct'])} hot; no country or city "
-            "differs from the rest by enough to move budget.",
-            country=c["country"], primary=c["primary"], hot_pct=c["hot_pct"])))
-    peaks = doc["windows"].get("peak_hours") or []
+        share = pct(c["primary"], primary_total)
+        if share is not None and share < WHOLE_SCOPE_PCT:
+            name = value_words("country", c["country"])
+            cands.append((6.5, _action(
+                "geo", f"Geo: keep {name} as the core market",
+                f"{_cap(_in(spans['period']))}: {fmt_int(c['primary'])} of {fmt_int(primary_total)} actual "
+                f"leads ({fmt_pct(share)}) at {fmt_pct(c['hot_pct'])} hot; no country or city differs from "
+                "the rest by enough to move budget.",
+                spans["period"], country=c["country"], primary=c["primary"], hot_pct=c["hot_pct"])))
+    w = doc["windows"]
+    peaks = w.get("peak_hours") or []
     if peaks:
-        labels = " and ".join(p["label"] for p in peaks[:2])
-        hot_share = sum(p["share_of_hot"] or 0 for p in peaks[:2])
-        junk = doc["windows"].get("junk_slot_count", 0)
-        tail = f"; {junk} weekday-hours are mostly bots, exclude them" if junk else ""
-        cands.append((4.5, _action(
-            "timing", f"Run ads {labels} ({doc['timezone']})",
-            f"These hours bring {fmt_pct(hot_share)} of hot leads at "
-            f"{peaks[0]['expected_hot_per_hour']:.1f} hot leads per hour over the last "
-            f"{doc['windows'].get('weeks', 8):g} weeks{tail}.",
-            peak_hours=[p["label"] for p in peaks[:2]], share_of_hot=round(hot_share, 2), junk_slots=junk)))
+        labels = and_list([p["label"] for p in peaks])
+        hot_share = sum(p["share_of_hot"] or 0 for p in peaks)
+        hours_share = sum(p["share_of_hours"] or 0 for p in peaks)
+        if hours_share < WHOLE_SCOPE_PCT:
+            junk = w.get("junk_slot_count", 0)
+            examples = and_list([s["label"] for s in (w.get("junk_slots") or [])[:3]])
+            tail = (f" {junk} weekday-hours are mostly bots in a usual week (e.g. {examples}): exclude them."
+                    if junk else "")
+            best = peaks[0]
+            mean = (w.get("hourly_mean") or {}).get("hot")
+            avg = f" against {mean:.1f} in an average hour" if mean is not None else ""
+            cands.append((4.5, _action(
+                "timing", f"Run ads {labels} ({doc['timezone']})",
+                f"Over {spans['windows']} these hours brought {fmt_pct(hot_share)} of hot leads in "
+                f"{fmt_pct(hours_share)} of the day; the best, {best['label']}, "
+                f"{best['expected_hot_per_hour']:.1f} hot and {best['expected_primary_per_hour']:.0f} actual "
+                f"leads an hour{avg}.{tail}",
+                spans["windows"], peak_hours=[p["label"] for p in peaks], share_of_hot=round(hot_share, 2),
+                junk_slots=junk)))
     primary = kpi["primary"]
     if primary["change_pct"] is not None and primary["change_pct"] <= -15:
         cands.append((1, _action(
             "kpi", "Find the cause of fewer actual leads",
-            f"Actual leads fell to {fmt_int(primary['value'])} from {fmt_int(primary['previous'])} "
-            f"({primary['change_pct']:+.1f}%).", value=primary["value"], previous=primary["previous"],
+            f"Actual leads fell to {fmt_int(primary['value'])} {_in(spans['period'])} from "
+            f"{fmt_int(primary['previous'])} {_in(spans['previous'])} ({primary['change_pct']:+.1f}%).",
+            spans["period"], value=primary["value"], previous=primary["previous"],
             change_pct=primary["change_pct"])))
     if not kpi["primary"]["value"]:
-        w = doc["window"]
         cands.append((0.5, _action(
             "kpi", "Check lead capture: no actual leads were recorded",
-            f"0 actual leads from {w['first_day']} to {w['last_day']} ({fmt_int(kpi['received']['value'] or 0)} "
-            f"events in all, {fmt_int(kpi['primary']['previous'] or 0)} actual leads the period before): check "
+            f"0 actual leads {_in(spans['period'])} ({fmt_int(kpi['received']['value'] or 0)} events in all, "
+            f"{fmt_int(kpi['primary']['previous'] or 0)} actual leads {_in(spans['previous'])}): check "
             "that the forms and the Worker still send events.",
-            value=0, previous=kpi["primary"]["previous"])))
+            spans["period"], value=0, previous=kpi["primary"]["previous"])))
     nxt = doc["forecast"].get("next_7_days")
     if nxt:
         daily = doc["forecast"]["daily"]
         busiest = max(daily["points"], key=lambda p: p["expected"])
         cands.append((7, _action(
             "forecast", f"Plan for about {fmt_int(nxt['expected'])} actual leads in the next 7 days",
-            f"Forecast {fmt_int(nxt['low'])}-{fmt_int(nxt['high'])} ({daily['model']}, backtest MAPE "
-            f"{daily['mape']}%); busiest day {busiest['date']} with about {fmt_int(busiest['expected'])}.",
-            expected=nxt["expected"], low=nxt["low"], high=nxt["high"], mape=daily["mape"])))
+            f"Forecast for {spans['forecast']}: {fmt_int(nxt['low'])}–{fmt_int(nxt['high'])} "
+            f"({100 * daily['interval']:.0f}% band); busiest day {day_words(date.fromisoformat(busiest['date']))} "
+            f"with about {fmt_int(busiest['expected'])}. {_cap(daily.get('accuracy') or '')}.",
+            spans["forecast"], expected=nxt["expected"], low=nxt["low"], high=nxt["high"], mape=daily["mape"],
+            coverage=daily.get("coverage"))))
     cands.sort(key=lambda c: c[0])
     return [a for _p, a in cands[:5]]
 
@@ -264,65 +334,93 @@ def _change_cell(name: str, block: Mapping[str, Any]) -> str:
         return "n/a"
     if name in RATIOS:
         return f"{block['change']:+.1f} pts"
+    value, previous = block["value"] or 0, block["previous"] or 0
+    if value > 0 and previous <= NEAR_EMPTY * value:
+        return "new"  # against a (near-)empty previous period a ratio means nothing
     rel = "" if block["change_pct"] is None else f" ({block['change_pct']:+.1f}%)"
     return f"{block['change']:+,}{rel}"
 
 
+def _section_parts(doc: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
+    """Per section: its title and the window its figures come from."""
+    spans = _spans(doc)
+    weeks = doc["anomalies"].get("baseline_weeks", 6)
+    return {
+        "kpis": ("Key numbers", f"{spans['period']} against {spans['previous_days']}"),
+        "focus": ("Focus list", spans["focus"]),
+        "windows": ("Best time windows", spans["windows"]),
+        "anomalies": ("Anomalies", f"{spans['anomalies']}, against the {weeks} weeks before"),
+        "forecast": ("Forecast", f"actual leads, {spans['forecast']}"),
+    }
+
+
+def _sections(doc: Mapping[str, Any]) -> dict[str, str]:
+    """Section titles that say which window their figures come from."""
+    return {k: f"{title} ({span})" for k, (title, span) in _section_parts(doc).items()}
+
+
+def _scope_line(doc: Mapping[str, Any]) -> str:
+    spans = _spans(doc)
+    scope = f", project {doc['project']} only" if doc.get("project") else ""
+    return f"Period: {spans['period']} ({doc['timezone']}{scope}), compared with {spans['previous']}."
+
+
+def _window_lines(w: Mapping[str, Any]) -> list[str]:
+    if w.get("error"):
+        return [str(w["error"])]
+    lines = [f"Run ads {p['label']}: {p['expected_hot_per_hour']:.1f} hot and {p['expected_primary_per_hour']:.0f} "
+             f"actual leads an hour, {fmt_pct(p['share_of_hot'])} of hot leads" for p in w.get("peak_hours", [])]
+    if w.get("top_ad_slots"):
+        lines.append("Best single hours: " + ", ".join(f"{s['label']} ({s['expected_hot']:.1f} hot)"
+                                                       for s in w["top_ad_slots"]))
+    if w.get("junk_slots"):
+        lines.append(f"Mostly bots in a usual week ({w['junk_slot_count']} weekday-hours), e.g. " + ", ".join(
+            f"{s['label']} ({fmt_pct(s.get('typical_bot_rate', s['bot_rate']))})" for s in w["junk_slots"][:5]))
+    return lines
+
+
+def _forecast_lines(f: Mapping[str, Any]) -> list[str]:
+    if f.get("error"):
+        return [str(f["error"])]
+    nxt = f["next_7_days"]
+    lines = [f"Next 7 days: {fmt_int(nxt['expected'])} ({fmt_int(nxt['low'])}–{fmt_int(nxt['high'])}, "
+             f"{100 * f['daily']['interval']:.0f}% band); {f['daily'].get('accuracy', '')}"]
+    lines += [f"  - {day_words(date.fromisoformat(p['date']))}: {fmt_int(p['expected'])} "
+              f"({fmt_int(p['low'])}–{fmt_int(p['high'])})" for p in f["daily"]["points"]]
+    peak = f["hourly"].get("peak")
+    if peak:
+        lines.append(f"Next day by hour: busiest {peak['start'][11:16]} with about {peak['expected']:.0f}; "
+                     f"{f['hourly'].get('accuracy', '')}")
+    return lines
+
+
 def render_markdown(doc: Mapping[str, Any]) -> str:
     """The digest as Markdown (e-mail text part, Slack, file)."""
-    out = [f"# {doc['title']}", "", f"Period: {doc['window']['from']} to {doc['window']['to']} "
-           f"({doc['timezone']}), compared with the {doc['period']} before.", ""]
+    titles = _sections(doc)
+    out = [f"# {doc['title']}", "", _scope_line(doc), ""]
     if doc.get("llm", {}).get("text"):
         out += ["## Summary", "", doc["llm"]["text"].strip(), ""]
     out += ["## Recommended actions", ""]
     out += [f"{i}. **{a['title']}**: {a['detail']}" for i, a in enumerate(doc["actions"], 1)] or ["No actions."]
-    out += ["", "## Key numbers", "", "| metric | this period | previous | change |", "|---|---:|---:|---:|"]
+    out += ["", f"## {titles['kpis']}", "", "| metric | this period | previous | change |", "|---|---:|---:|---:|"]
     for name in KPI_ORDER:
         block = doc["kpis"][name]
         out.append(f"| {_KPI_LABELS[name]} | {_kpi_cell(name, block['value'])} | "
                    f"{_kpi_cell(name, block['previous'])} | {_change_cell(name, block)} |")
     focus_doc = doc["focus"]
-    fw = focus_doc.get("window")
-    span = ""
-    if fw:
-        last = date.fromisoformat(fw["to"][:10]) - timedelta(days=1 if fw["to"][11:19] == "00:00:00" else 0)
-        span = f" ({fw['from'][:10]} to {last.isoformat()})"
-    out += ["", "## Focus list" + span, ""]
+    out += ["", f"## {titles['focus']}", ""]
     items = focus_doc.get("items") or []
     out += [f"- **{i['action']}** {i['reason']}" for i in items] or [
         f"- {focus_doc.get('error') or 'No segment differs from the rest enough to act on.'}"]
-    w = doc["windows"]
-    out += ["", "## Best time windows", ""]
-    if w.get("error"):
-        out.append(f"- {w['error']}")
-    else:
-        out += [f"- Peak hours {p['label']}: {p['expected_hot_per_hour']:.1f} hot leads/hour, "
-                f"{fmt_pct(p['share_of_hot'])} of hot leads" for p in w.get("peak_hours", [])]
-        if w.get("top_ad_slots"):
-            out.append("- Top ad slots: " + ", ".join(f"{s['label']} ({s['expected_hot']:.1f} hot)"
-                                                      for s in w["top_ad_slots"]))
-        if w.get("junk_slots"):
-            out.append(f"- Mostly bots ({w['junk_slot_count']} slots), e.g. " + ", ".join(
-                f"{s['label']} ({fmt_pct(s['bot_rate'])})" for s in w["junk_slots"][:5]))
+    out += ["", f"## {titles['windows']}", ""]
+    out += [line if line.startswith("  ") else f"- {line}" for line in _window_lines(doc["windows"])]
     a = doc["anomalies"]
-    out += ["", "## Anomalies", ""]
+    out += ["", f"## {titles['anomalies']}", ""]
     incidents = a.get("incidents") or []
     out += [f"- **{i['severity']}** {i['headline']}" for i in incidents] or [
         f"- {a.get('error') or 'None: every hour and day was within its usual range.'}"]
-    f = doc["forecast"]
-    out += ["", "## Forecast (actual leads)", ""]
-    if f.get("error"):
-        out.append(f"- {f['error']}")
-    else:
-        nxt = f["next_7_days"]
-        out.append(f"- Next 7 days: {fmt_int(nxt['expected'])} ({fmt_int(nxt['low'])}-{fmt_int(nxt['high'])}), "
-                   f"{f['daily']['model']}, backtest MAPE {f['daily']['mape']}%")
-        out += [f"  - {p['date']}: {fmt_int(p['expected'])} ({fmt_int(p['low'])}-{fmt_int(p['high'])})"
-                for p in f["daily"]["points"]]
-        peak = f["hourly"].get("peak")
-        if peak:
-            out.append(f"- Next day by hour: busiest {peak['start'][11:16]} with about {peak['expected']:.0f} "
-                       f"({f['hourly']['model']}, MAPE {f['hourly']['mape']}%)")
+    out += ["", f"## {titles['forecast']}", ""]
+    out += [line if line.startswith("  ") else f"- {line}" for line in _forecast_lines(doc["forecast"])]
     return "\n".join(out) + "\n"
 
 
@@ -339,31 +437,27 @@ def _items(lines: list[str]) -> str:
 def render_html(doc: Mapping[str, Any]) -> str:
     """The digest as a self-contained HTML page (e-mail HTML part, file). Every value is escaped."""
     e = html.escape
+    heads = {k: f"<h2>{e(title)}</h2><p><i>{e(span)}</i></p>" for k, (title, span) in _section_parts(doc).items()}
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{e(doc['title'])}</title></head>"
              f"<body style='font-family:sans-serif'><h1>{e(doc['title'])}</h1>",
-             f"<p>{e(doc['window']['from'])} to {e(doc['window']['to'])} ({e(doc['timezone'])})</p>"]
+             f"<p>{e(_scope_line(doc))}</p>"]
     if doc.get("llm", {}).get("text"):
         parts.append(f"<h2>Summary</h2><p>{e(doc['llm']['text'])}</p>")
     parts.append("<h2>Recommended actions</h2><ol>" + "".join(
         f"<li><b>{e(a['title'])}</b>: {e(a['detail'])}</li>" for a in doc["actions"]) + "</ol>")
-    parts.append("<h2>Key numbers</h2>" + _table(
+    parts.append(heads["kpis"] + _table(
         ["metric", "this period", "previous", "change"],
         [[_KPI_LABELS[n], _kpi_cell(n, doc["kpis"][n]["value"]), _kpi_cell(n, doc["kpis"][n]["previous"]),
           _change_cell(n, doc["kpis"][n])] for n in KPI_ORDER]))
     focus_items = doc["focus"].get("items") or []
-    parts.append("<h2>Focus list</h2>" + _items([f"{i['action']}: {i['reason']}" for i in focus_items]
-                                                or ["No segment differs from the rest enough to act on."]))
-    w = doc["windows"]
-    parts.append("<h2>Best time windows</h2>" + _items(
-        [f"{p['label']}: {p['expected_hot_per_hour']:.1f} hot leads/hour" for p in w.get("peak_hours", [])]
-        + [f"{s['label']}: {s['expected_hot']:.1f} hot/hour" for s in w.get("top_ad_slots", [])]
-        or [w.get("error", "No data.")]))
+    parts.append(heads["focus"] + _items([f"{i['action']}: {i['reason']}" for i in focus_items]
+                                                           or ["No segment differs from the rest enough to act on."]))
+    parts.append(heads["windows"] + _items(_window_lines(doc["windows"]) or ["No data."]))
     incidents = doc["anomalies"].get("incidents") or []
-    parts.append("<h2>Anomalies</h2>" + _items([f"{i['severity']}: {i['headline']}" for i in incidents]
-                                               or ["None: every hour and day was within its usual range."]))
-    f = doc["forecast"]
-    lines = [f.get("error", "")] if f.get("error") else [
-        f"{p['date']}: {fmt_int(p['expected'])} ({fmt_int(p['low'])}-{fmt_int(p['high'])})"
-        for p in f["daily"]["points"]]
-    parts.append("<h2>Forecast (actual leads)</h2>" + _items(lines) + "</body></html>")
+    parts.append(heads["anomalies"] + _items(
+        [f"{i['severity']}: {i['headline']}" for i in incidents]
+        or [doc["anomalies"].get("error") or "None: every hour and day was within its usual range."]))
+    parts.append(heads["forecast"] + _items([x.strip().lstrip("- ") for x in
+                                                               _forecast_lines(doc["forecast"])])
+                 + "</body></html>")
     return "".join(parts)

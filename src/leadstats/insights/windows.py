@@ -7,11 +7,12 @@ Method (pure, over one hourly time-only report of the last ``weeks`` weeks):
   with the median as a robust check;
 - ``top_ad_slots`` rank slots by expected hot leads per hour (ties: expected actual leads): where an ad
   hour buys most hot leads;
-- ``peak_hours`` merge neighbouring hours of the day whose expected hot leads are at least 1.25x the
-  hourly mean into ranges (``11:00-14:00``), for a schedule people can read;
-- ``junk_slots`` list slots where bots and blocked IPs are the majority of events, or suspicious leads the
-  majority of actual leads (with at least ``min_events`` events in the window): hours to exclude from
-  ad schedules or to guard harder.
+- ``peak_hours``: at most three separate windows of 2-4 hours of the day whose expected hot leads are
+  well above the hourly mean (1.25x), ranked by hot, then actual, leads per hour: times to schedule;
+- ``junk_slots`` list slots where, in the *median week*, bots and blocked IPs are the majority of events
+  or suspicious leads the majority of actual leads (with at least ``min_events`` events in the window and
+  events in at least 3 weeks): recurring hours to exclude from ad schedules or to guard harder. One
+  night's bot burst does not make its hour junk for every week.
 """
 
 from __future__ import annotations
@@ -23,12 +24,16 @@ from typing import TYPE_CHECKING, Any
 from ..model.report import ReportResult
 from ..model.schema import METRIC_NAMES
 from .common import WEEKDAY_NAMES, local_parts, median, pct, rates, ratio, ratio_parts, resolve_window
+from .words import hour_range
 
 if TYPE_CHECKING:
     from ..service import LeadStats
 
 DEFAULT_WEEKS = 8
 PEAK_FACTOR = 1.25
+MAX_WINDOWS = 3  # "when to run ads": at most three separate windows ...
+MIN_HOURS, MAX_HOURS = 2, 4  # ... of a few hours each
+MIN_WEEKS = 3  # a slot is recurring junk only when it had events in at least this many weeks
 SLOT_METRICS: tuple[str, ...] = ("received", "primary", "hot", "bot", "blocked", "suspicious", "vpn")
 
 
@@ -64,46 +69,87 @@ def slot_profile(result: ReportResult) -> list[dict[str, Any]]:
             "expected": {m: round(acc[m] / n, 2) for m in SLOT_METRICS},
             "median": {m: median(values[(weekday, hour)][m]) for m in SLOT_METRICS},
             **rates(totals),
+            **_typical_shares(values[(weekday, hour)]),
         })
     return slots
 
 
+def _typical_shares(lists: Mapping[str, list[int]]) -> dict[str, Any]:
+    """Median over the weeks of each week's junk shares: what the slot is *usually* like, so one night's
+    burst does not make an hour "junk" for every week."""
+    bots = [100.0 * (b + k) / r for b, k, r in zip(lists["bot"], lists["blocked"], lists["received"], strict=True)
+            if r > 0]
+    susp = [100.0 * s / p for s, p in zip(lists["suspicious"], lists["primary"], strict=True) if p > 0]
+    return {"typical_bot_rate": round(median(bots), 2) if bots else None,
+            "typical_suspicious_pct": round(median(susp), 2) if susp else None,
+            "weeks_with_events": len(bots)}
+
+
 def _junk(slot: Mapping[str, Any], min_events: int) -> list[str]:
+    """Why a slot is recurring junk: the *median week* (and the window as a whole) is mostly bots or mostly
+    suspicious leads."""
     totals = slot["totals"]
-    if totals["received"] < min_events:
+    if totals["received"] < min_events or slot["weeks_with_events"] < min(MIN_WEEKS, slot["occurrences"]):
         return []
     reasons = []
-    bots, received = ratio_parts(totals, "bot_rate")
-    if received and bots / received > 0.5:
+    if (slot["typical_bot_rate"] or 0) > 50 and (slot["bot_rate"] or 0) > 50:
         reasons.append("bots")
-    susp, primary = ratio_parts(totals, "suspicious_pct")
-    if primary >= min_events and susp / primary > 0.5:
+    _susp, primary = ratio_parts(totals, "suspicious_pct")
+    if primary >= min_events and (slot["typical_suspicious_pct"] or 0) > 50 and (slot["suspicious_pct"] or 0) > 50:
         reasons.append("suspicious")
     return reasons
 
 
 def _peak_ranges(by_hour: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    mean_hot = sum(h["expected_hot"] for h in by_hour) / max(len(by_hour), 1)
-    total_hot = sum(h["expected_hot"] for h in by_hour)
-    peak = {h["hour"] for h in by_hour if mean_hot > 0 and h["expected_hot"] >= PEAK_FACTOR * mean_hot}
-    ranges: list[dict[str, Any]] = []
-    for hour in range(24):
-        if hour in peak and (hour - 1) not in peak:
-            end = hour
-            while end + 1 in peak:
-                end += 1
-            hours = [h for h in by_hour if hour <= h["hour"] <= end]
-            hot = sum(h["expected_hot"] for h in hours)
-            ranges.append({
-                "from_hour": hour,
-                "to_hour": end + 1,
-                "label": f"{_hour_label(hour)}-{_hour_label((end + 1) % 24)}",
-                "expected_hot_per_hour": round(hot / len(hours), 2),
-                "expected_primary_per_hour": round(sum(h["expected_primary"] for h in hours) / len(hours), 2),
-                "share_of_hot": pct(ratio(hot, total_hot)),
-                "share_of_hours": pct(len(hours) / 24),
-            })
-    ranges.sort(key=lambda r: -r["expected_hot_per_hour"])
+    """At most ``MAX_WINDOWS`` separate windows of ``MIN_HOURS``..``MAX_HOURS`` hours, each well above the
+    hourly mean (``PEAK_FACTOR``), ranked by expected hot, then actual, leads per hour.
+
+    Windows are picked greedily by hot leads in excess of the peak threshold (so a window grows only
+    over hours that are busy themselves) and never touch each other, so a long busy day reads as a few
+    distinct times to schedule rather than one block.
+    """
+    hot = {h["hour"]: h["expected_hot"] for h in by_hour}
+    primary = {h["hour"]: h["expected_primary"] for h in by_hour}
+    mean_hot = sum(hot.values()) / max(len(hot), 1)
+    total_hot = sum(hot.values())
+    if mean_hot <= 0:
+        return []
+    threshold = PEAK_FACTOR * mean_hot
+    blocked: set[int] = set()
+    chosen: list[tuple[int, int]] = []
+    while len(chosen) < MAX_WINDOWS:
+        best: tuple[float, float, float, int, int] | None = None
+        for length in range(MIN_HOURS, MAX_HOURS + 1):
+            for start in range(0, 25 - length):
+                hours = range(start, start + length)
+                if any(h in blocked or h not in hot for h in hours):
+                    continue
+                mean = sum(hot[h] for h in hours) / length
+                if mean < threshold or min(hot[h] for h in hours) < mean_hot:
+                    continue
+                excess = sum(hot[h] - threshold for h in hours)
+                key = (excess, mean, sum(primary[h] for h in hours) / length, -start, -length)
+                if best is None or key > best:
+                    best = key
+        if best is None:
+            break
+        start, length = -best[3], -best[4]
+        chosen.append((start, start + length))
+        blocked.update(range(start - 1, start + length + 1))
+    ranges = []
+    for lo, hi in chosen:
+        hours = range(lo, hi)
+        hot_sum = sum(hot[h] for h in hours)
+        ranges.append({
+            "from_hour": lo,
+            "to_hour": hi,
+            "label": hour_range(lo, hi),
+            "expected_hot_per_hour": round(hot_sum / len(hours), 2),
+            "expected_primary_per_hour": round(sum(primary[h] for h in hours) / len(hours), 2),
+            "share_of_hot": pct(ratio(hot_sum, total_hot)),
+            "share_of_hours": pct(len(hours) / 24),
+        })
+    ranges.sort(key=lambda r: (-r["expected_hot_per_hour"], -r["expected_primary_per_hour"], r["from_hour"]))
     return ranges
 
 
@@ -139,7 +185,7 @@ def time_windows(result: ReportResult, *, top: int = 10, min_events: int = 20) -
                                           s["weekday"], s["hour"]))
     top_slots = [_brief(s) for s in ranked[:top] if s["expected"]["hot"] > 0]
     junk = sorted((s for s in slots if s["junk"]),
-                  key=lambda s: (-(s["bot_rate"] or 0), s["weekday"], s["hour"]))
+                  key=lambda s: (-(s["typical_bot_rate"] or 0), s["weekday"], s["hour"]))
     by_hour = _collapse(slots, "hour")
     by_weekday = _collapse(slots, "weekday")
     totals = dict(result.totals)
@@ -154,8 +200,9 @@ def time_windows(result: ReportResult, *, top: int = 10, min_events: int = 20) -
         "by_weekday": by_weekday,
         "slots": slots,
         "method": {"expected": "mean per occurrence of the local weekday-hour slot",
-                   "peak_factor": PEAK_FACTOR, "junk": "bots+blocked > 50% of events or suspicious > 50% "
-                   "of actual leads", "min_events": min_events},
+                   "peak_factor": PEAK_FACTOR, "peak_windows": f"at most {MAX_WINDOWS} separate windows of "
+                   f"{MIN_HOURS}-{MAX_HOURS} hours", "junk": "in the median week, bots+blocked > 50% of events "
+                   "or suspicious > 50% of actual leads", "min_events": min_events},
     }
 
 
@@ -165,6 +212,7 @@ def _brief(slot: Mapping[str, Any]) -> dict[str, Any]:
         "expected_primary": slot["expected"]["primary"], "expected_hot": slot["expected"]["hot"],
         "expected_received": slot["expected"]["received"], "hot_pct": slot["hot_pct"],
         "bot_rate": slot["bot_rate"], "suspicious_pct": slot["suspicious_pct"],
+        "typical_bot_rate": slot["typical_bot_rate"], "typical_suspicious_pct": slot["typical_suspicious_pct"],
     }
 
 

@@ -25,6 +25,7 @@ function change(card, now, before) {
   if (now === null || before === null) return { text: "no comparison", dir: 0 };
   if (card.kind === "count") {
     if (before === 0) return now === 0 ? { text: "no change", dir: 0 } : { text: "new", dir: 1 };
+    if (before <= 0.05 * now) return { text: "new", dir: 1 }; // near-empty before: "×25,638" means nothing
     const rel = (now - before) / before;
     const dir = Math.sign(Math.round(rel * 1000));
     if (rel >= 9) return { text: `×${fmtInt(Math.round(now / before))}`, dir }; // "+4200%" reads worse

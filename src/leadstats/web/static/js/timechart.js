@@ -25,21 +25,46 @@ function cssVar(name) {
   return getComputedStyle(document.documentElement).getPropertyValue(name).trim();
 }
 
-function renderTable(table, rows, bucket) {
+// Partial buckets: the first bucket can start before the window (a 1w report from a Tuesday starts on the
+// Monday) and the last can end after it. They are marked "*" on the axis and "(partial)" in the table.
+function nextBoundary(start, bucket) {
+  const fixed = /^(\d+)(m|h)$/.exec(bucket);
+  if (fixed) return { at: Date.parse(start) + Number(fixed[1]) * (fixed[2] === "h" ? 3600e3 : 60e3) };
+  const [y, m, d] = start.slice(0, 10).split("-").map(Number);
+  const next = bucket === "1mo" ? new Date(Date.UTC(y, m, 1)) : new Date(Date.UTC(y, m - 1, d + (bucket === "1w" ? 7 : 1)));
+  return { wall: `${next.toISOString().slice(0, 10)}T00:00:00` }; // local wall clock, like query.to
+}
+
+export function partialStarts(result, bucket) {
+  const rows = result.rows;
+  const q = result.query;
+  if (!rows.length || !q || !q.from || !q.to) return new Set();
+  const out = new Set();
+  const first = rows[0].bucket_start;
+  const last = rows[rows.length - 1].bucket_start;
+  if (Date.parse(first) < Date.parse(q.from)) out.add(first);
+  const end = nextBoundary(last, bucket);
+  if (end.at !== undefined ? end.at > Date.parse(q.to) : end.wall > q.to.slice(0, 19)) out.add(last);
+  return out;
+}
+
+function renderTable(table, rows, bucket, partial = new Set()) {
   const keys = ["received", ...SERIES];
-  const head = `<caption>Leads per bucket (${escapeHtml(bucket)})</caption><thead><tr><th scope="col">Bucket start</th>${
+  const note = partial.size ? "; * partial bucket: the window covers only part of it" : "";
+  const head = `<caption>Leads per bucket (${escapeHtml(bucket)})${note}</caption><thead><tr><th scope="col">Bucket start</th>${
     keys.map((k) => `<th scope="col">${k === "received" ? "Received" : TYPE_LABELS[k]}</th>`).join("")
   }</tr></thead>`;
-  const body = rows.map((r) => `<tr><th scope="row">${escapeHtml(r.bucket_start)}</th>${
+  const body = rows.map((r) => `<tr${partial.has(r.bucket_start) ? ' class="partial"' : ""}><th scope="row">${
+    escapeHtml(r.bucket_start)}${partial.has(r.bucket_start) ? " (partial)" : ""}</th>${
     keys.map((k) => `<td>${fmtInt(r[k])}</td>`).join("")
   }</tr>`);
   table.innerHTML = `${head}<tbody>${body.join("")}</tbody>`;
 }
 
-function drawChart(box, rows, bucket) {
+function drawChart(box, rows, bucket, partial = new Set()) {
   const text = cssVar("--fg-muted");
   const grid = cssVar("--grid");
-  const labels = rows.map((r) => bucketLabel(r.bucket_start, bucket));
+  const labels = rows.map((r) => bucketLabel(r.bucket_start, bucket) + (partial.has(r.bucket_start) ? "*" : ""));
   // Bars are stacked by drawing cumulative totals from the top layer down, each lower layer over the
   // one above it; the legend shows each layer's own count.
   const tops = [];
@@ -111,7 +136,9 @@ export function renderTimeChart(figure, result, bucket) {
   const series = { bucket_start: rows.map((r) => r.bucket_start), received: rows.map((r) => r.received) };
   for (const key of SERIES) series[key] = rows.map((r) => r[key]);
   figure.dataset.series = JSON.stringify(series);
-  renderTable(figure.querySelector(".chart-table table"), rows, bucket);
+  const partial = partialStarts(result, bucket);
+  figure.dataset.partial = JSON.stringify([...partial]);
+  renderTable(figure.querySelector(".chart-table table"), rows, bucket, partial);
   const empty = result.totals.received === 0;
   const note = figure.querySelector(".empty-note");
   note.textContent = empty
@@ -121,7 +148,7 @@ export function renderTimeChart(figure, result, bucket) {
   const box = figure.querySelector(".chart-box");
   box.hidden = !note.hidden;
   if (note.hidden) {
-    drawChart(box, rows, bucket);
+    drawChart(box, rows, bucket, partial);
   } else if (plot) {
     plot.destroy();
     plot = null;
