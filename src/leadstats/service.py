@@ -356,8 +356,9 @@ def connect(
 ) -> LeadStats:
     """Open a store by path or URL (default ``LEADSTATS_DB`` or ``./leadstats.duckdb``).
 
-    A local store (DuckDB or chDB path) that does not exist is an error (:class:`NotFound`), so a typo
-    never reports zeros from a new empty file; pass ``create=True`` to make it (ingest and imports do).
+    A local store (DuckDB or chDB path) that does not exist is never created by reading, so a typo never
+    reports zeros from a new empty file: a report on it raises :class:`NotFound` (``read_only=True``
+    raises at once); the first write (``ingest``, imports) creates it, and ``create=True`` creates it now.
     A file that is not a readable store is a :class:`StoreError` naming it."""
     settings = settings or Settings.from_env()
     target = url or settings.db
