@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install everything the tests need (system packages too) and run the whole suite:
-# ruff, mypy and pytest. Exits non-zero on any failure. Safe to re-run.
+# ruff, mypy, import-linter (the layer contracts in pyproject.toml), the doctests of src/leadstats,
+# the Worker's tests inside workerd, and pytest. Exits non-zero on any failure. Safe to re-run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -42,4 +43,7 @@ LEADSTATS_BIN="$PWD/.venv/bin/leadstats" npm --prefix worker test
 
 echo "== ruff"; .venv/bin/ruff check src tests benchmarks
 echo "== mypy"; .venv/bin/mypy
+echo "== import-linter"; .venv/bin/lint-imports
+echo "== doctests"; .venv/bin/python -m pytest -q -p no:cacheprovider --doctest-modules src/leadstats \
+  --ignore=src/leadstats/__main__.py
 echo "== pytest"; .venv/bin/python -m pytest -q "$@"

@@ -25,6 +25,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -229,6 +230,12 @@ def _guarded(write: bool) -> Callable[[Callable[..., _T]], Callable[..., _T]]:
     return wrap
 
 
+@dataclass
+class _Txn:
+    con: duckdb.DuckDBPyConnection
+    events: int = 0  # what the transaction acknowledges, for <store>.seq
+
+
 class CommitLog:
     """``<store>.seq``: the sequence number of the last acknowledged append, written after DuckDB's
     commit. DuckDB replays its write-ahead log up to the last whole commit and drops a torn tail without
@@ -412,32 +419,44 @@ class DuckDBStore:
             )
 
     # -- writes ----------------------------------------------------------------------------------
-    @_guarded(write=True)
-    def append(self, batch: pa.Table) -> AppendResult:
+    @contextlib.contextmanager
+    def _writing(self, tables: dict[str, pa.Table], *, counted: bool) -> Iterator[_Txn]:
+        """One write transaction under the write lock, with ``tables`` registered by name. ``counted``:
+        the transaction bumps the commit counter and ``<store>.seq`` follows it once committed (see
+        :class:`CommitLog`). A failed log write may have ended the transaction already: the first error
+        is the news, so a failing ROLLBACK is not raised over it."""
         if self.read_only:
             raise StoreError("this store was opened read-only")
-        if batch.num_rows == 0:
-            return AppendResult(0, 0)
         with self._write_lock:
             con = self._con
-            con.register("__batch", _time_ordered(batch))
+            txn = _Txn(con)
+            for name, table in tables.items():
+                con.register(name, table)
             try:
                 con.execute("BEGIN TRANSACTION")
                 try:
-                    result = self._append_locked(con, batch.num_rows)
-                    seq = self._next_commit_seq(con)
+                    yield txn
+                    seq = self._next_commit_seq(con) if counted else 0
                     con.execute("COMMIT")
                 except BaseException:
-                    # A failed WAL write may have ended the transaction already: the first error is the news.
                     with contextlib.suppress(duckdb.Error):
                         con.execute("ROLLBACK")
                     raise
             finally:
-                with contextlib.suppress(duckdb.Error):
-                    con.unregister("__batch")
-            if self._commits is not None:
-                self._commits.write(seq, result.accepted)
+                for name in tables:
+                    with contextlib.suppress(duckdb.Error):
+                        con.unregister(name)
+            if counted and self._commits is not None:
+                self._commits.write(seq, txn.events)
             self._write_error = None
+
+    @_guarded(write=True)
+    def append(self, batch: pa.Table) -> AppendResult:
+        if batch.num_rows == 0:
+            return AppendResult(0, 0)
+        with self._writing({"__batch": _time_ordered(batch)}, counted=True) as txn:
+            result = self._append_locked(txn.con, batch.num_rows)
+            txn.events = result.accepted
         return result
 
     @staticmethod
@@ -499,53 +518,22 @@ class DuckDBStore:
     @_guarded(write=True)
     def delete(self, ids: list[str]) -> int:
         """Remove the events with these ids, and their counts from the rollup, in one transaction."""
-        if self.read_only:
-            raise StoreError("this store was opened read-only")
         if not ids:
             return 0
-        with self._write_lock:
-            con = self._con
-            con.register("__ids", pa.table({"event_id": pa.array(ids, pa.string())}))
-            try:
-                con.execute("BEGIN TRANSACTION")
-                try:
-                    gone = self._delete_locked(con)
-                    con.execute("COMMIT")
-                except BaseException:
-                    with contextlib.suppress(duckdb.Error):
-                        con.execute("ROLLBACK")
-                    raise
-            finally:
-                con.unregister("__ids")
+        with self._writing({"__ids": pa.table({"event_id": pa.array(ids, pa.string())})}, counted=False) as txn:
+            gone = self._delete_locked(txn.con)
         return gone
 
     @_guarded(write=True)
     def replace(self, batch: pa.Table) -> AppendResult:
         """Store ``batch`` over the stored rows of the same ids (one transaction: never both, never none)."""
-        if self.read_only:
-            raise StoreError("this store was opened read-only")
         if batch.num_rows == 0:
             return AppendResult(0, 0)
-        with self._write_lock:
-            con = self._con
-            con.register("__ids", batch.select(["event_id"]))
-            con.register("__batch", _time_ordered(batch))
-            try:
-                con.execute("BEGIN TRANSACTION")
-                try:
-                    self._delete_locked(con)
-                    result = self._append_locked(con, batch.num_rows)
-                    seq = self._next_commit_seq(con)
-                    con.execute("COMMIT")
-                except BaseException:
-                    with contextlib.suppress(duckdb.Error):
-                        con.execute("ROLLBACK")
-                    raise
-            finally:
-                con.unregister("__ids")
-                con.unregister("__batch")
-            if self._commits is not None:
-                self._commits.write(seq, result.accepted)
+        tables = {"__ids": batch.select(["event_id"]), "__batch": _time_ordered(batch)}
+        with self._writing(tables, counted=True) as txn:
+            self._delete_locked(txn.con)
+            result = self._append_locked(txn.con, batch.num_rows)
+            txn.events = result.accepted
         return result
 
     def _delete_locked(self, con: duckdb.DuckDBPyConnection) -> int:
