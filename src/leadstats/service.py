@@ -24,7 +24,7 @@ from .model import schema
 from .model.report import ReportQuery, ReportResult
 from .query.result import assemble
 from .settings import Settings
-from .store import AppendResult, Store, open_store
+from .store import AppendResult, Store
 
 
 @dataclass
@@ -149,6 +149,9 @@ class LeadStats:
 
 
 def connect(url: str | None = None, *, read_only: bool = False, settings: Settings | None = None) -> LeadStats:
-    """Open a store by path or URL (default ``LEADSTATS_DB`` or ``./leadstats.duckdb``)."""
+    """Open a store by path or URL (default ``LEADSTATS_DB`` or ``./leadstats.duckdb``); while
+    ``leadstats serve`` holds that store, a client of it (:mod:`leadstats.remote`, docs/deployment.md)."""
+    from .remote import open_service
+
     settings = settings or Settings.from_env()
-    return LeadStats(open_store(url or settings.db, read_only=read_only), settings)
+    return open_service(url or settings.db, read_only=read_only, settings=settings)

@@ -28,6 +28,10 @@ class Settings:
     llm_model: str | None = None
     llm_api_key: str | None = field(default=None, repr=False)
     k_anonymity: int = 5
+    sync_d1_source: str | None = None  # leadstats serve: sync this D1 source on a schedule (docs/deployment.md)
+    sync_d1_every: str | None = None  # a duration (30s, 5m, 1h) or a cron expression; default 5m
+    sync_d1_prefix: str = "d1"
+    sync_d1_mapping: str | None = None
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -51,4 +55,8 @@ class Settings:
             llm_model=get("LLM_MODEL"),
             llm_api_key=get("LLM_API_KEY"),
             k_anonymity=int(get("K_ANONYMITY") or 5),
+            sync_d1_source=get("SYNC_D1_SOURCE"),
+            sync_d1_every=get("SYNC_D1_EVERY"),
+            sync_d1_prefix=get("SYNC_D1_PREFIX") or "d1",
+            sync_d1_mapping=get("SYNC_D1_MAPPING"),
         )

@@ -88,14 +88,14 @@ async def healthz(request: Request) -> Response:
     ls = _ls(request)
     await run_in_threadpool(ls.store.count)  # raises StoreError (503) when the store is unusable
     writer = request.app.state.writer
-    return json_response(
-        {
-            "status": "ok",
-            "version": __version__,
-            "backend": ls.store.backend,
-            "writer": "running" if writer.running else "idle",
-        }
-    )
+    doc = {
+        "status": "ok",
+        "version": __version__,
+        "backend": ls.store.backend,
+        "writer": "running" if writer.running else "idle",
+    }
+    extra = getattr(request.app.state, "healthz_extra", None)  # leadstats serve: server + schedules
+    return json_response({**doc, **extra()} if extra else doc)
 
 
 # -- ingest ----------------------------------------------------------------------------------------

@@ -14,11 +14,14 @@ Layout (see docs/storage.md):
 from __future__ import annotations
 
 import contextlib
+import errno
+import fcntl
 import os
+import sys
 import threading
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import duckdb
@@ -100,6 +103,128 @@ def _close_quietly(con: duckdb.DuckDBPyConnection) -> None:
         con.close()
 
 
+#: Called while another process holds the store: ``(message)``; it may raise to stop waiting.
+LockWaiting = Callable[[str], None]
+LOCK_POLL_S = 0.2
+READER_WAIT_S = 10.0  # a reader waits this long for a writer, then fails naming it; writers wait while it runs
+
+
+def lock_path(path: str) -> str:
+    return os.path.abspath(path) + ".lock"
+
+
+def _holder(fd: int) -> str:
+    """Who holds the lock, from what the writer wrote into the lock file ("pid N: command")."""
+    try:
+        text = os.pread(fd, 512, 0).decode("utf-8", "replace").strip()
+    except OSError:
+        text = ""
+    pid_text, _, command = text.partition(" ")
+    if pid_text.isdigit():
+        try:
+            os.kill(int(pid_text), 0)
+        except ProcessLookupError:
+            return "another leadstats process"
+        except PermissionError:
+            pass
+        return f"pid {pid_text}: {command}" if command else f"pid {pid_text}"
+    return "another leadstats process (reading)"
+
+
+def _print_waiting(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+class StoreLock:
+    """Who may open a DuckDB file: ``<store>.lock`` under ``fcntl.flock``, held while the store is open.
+
+    Writers take it exclusively and *wait as long as another writer (or reader) holds it*, saying so
+    once on stderr ("waiting for another leadstats process writing ..."): two imports into one store
+    both finish, one after the other. Readers take it shared (many readers at once, like DuckDB's
+    read-only opens) and wait up to ``reader_wait_s`` for a writer, then fail with one line naming the
+    writer (``wait_s`` bounds a writer's wait too when given). ``waiting`` is called on every poll
+    while blocked, with the message (the service uses it to print the message once and to notice a ``leadstats serve`` that appeared meanwhile and switch to it);
+    it may raise to stop waiting. Opens of the same file within one process share one lock (DuckDB
+    shares one database instance per file and process too).
+    """
+
+    _held: dict[str, list[Any]] = {}  # abspath -> [fd, users]
+    _guard = threading.Lock()
+
+    def __init__(
+        self, path: str, *, exclusive: bool, waiting: LockWaiting | None = None, wait_s: float | None = None
+    ) -> None:
+        self.path = lock_path(path)
+        with StoreLock._guard:
+            held = StoreLock._held.get(self.path)
+            if held is not None:
+                held[1] += 1
+                self.fd = held[0]
+                return
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            limit = wait_s if wait_s is not None or exclusive else READER_WAIT_S
+            self._acquire(fd, path, exclusive, waiting or _once(_print_waiting), limit)
+        except BaseException:
+            os.close(fd)
+            raise
+        if exclusive:
+            argv = " ".join([os.path.basename(sys.argv[0]) if sys.argv else "python", *sys.argv[1:]])
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()} {argv}"[:500].encode("utf-8", "replace"), 0)
+        with StoreLock._guard:
+            StoreLock._held[self.path] = [fd, 1]
+        self.fd = fd
+
+    def _acquire(self, fd: int, path: str, exclusive: bool, waiting: LockWaiting, wait_s: float | None) -> None:
+        mode = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
+        deadline = None if wait_s is None else time.monotonic() + wait_s
+        while True:
+            try:
+                fcntl.flock(fd, mode | fcntl.LOCK_NB)
+                return
+            except OSError as exc:
+                if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                    raise StoreError(f"cannot lock {self.path}: {exc.strerror}") from None
+            holder = _holder(fd)
+            waiting(f"waiting for another leadstats process writing {os.path.basename(path)} ({holder}) …")
+            if deadline is not None and time.monotonic() >= deadline:
+                raise StoreError(
+                    f"{path} is in use by another process ({holder}): try again when it finishes, or run"
+                    " `leadstats serve` on it so every command shares it (docs/deployment.md)"
+                )
+            time.sleep(LOCK_POLL_S)
+
+    def release(self) -> None:
+        with StoreLock._guard:
+            held = StoreLock._held.get(self.path)
+            if held is None:
+                return
+            held[1] -= 1
+            if held[1] > 0:
+                return
+            del StoreLock._held[self.path]
+        with contextlib.suppress(OSError):
+            os.close(held[0])
+
+
+def _once(fn: LockWaiting) -> LockWaiting:
+    told: list[str] = []
+
+    def call(message: str) -> None:
+        if not told:
+            told.append(message)
+            fn(message)
+
+    return call
+
+
+def _close_store(con: duckdb.DuckDBPyConnection, lock: StoreLock | None) -> None:
+    _close_quietly(con)  # the file first, then the lock: the next process finds the file free
+    if lock is not None:
+        lock.release()
+
+
 def _connect(path: str, read_only: bool, wait_s: float) -> duckdb.DuckDBPyConnection:
     deadline = time.monotonic() + wait_s
     while True:
@@ -122,17 +247,31 @@ def _connect(path: str, read_only: bool, wait_s: float) -> duckdb.DuckDBPyConnec
 class DuckDBStore:
     backend = "duckdb"
 
-    def __init__(self, path: str, *, read_only: bool = False, lock_wait_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        path: str,
+        *,
+        read_only: bool = False,
+        lock_wait_s: float | None = None,
+        waiting: LockWaiting | None = None,
+    ) -> None:
         self.path = path
         self.read_only = read_only
         if read_only and path != ":memory:" and not os.path.exists(path):
             raise StoreError(f"no leadstats store at {path}: import events first (leadstats import events)")
+        lock: StoreLock | None = None
         if path != ":memory:":
             parent = os.path.dirname(os.path.abspath(path))
             os.makedirs(parent, exist_ok=True)
-        self._con = _connect(path, read_only, lock_wait_s)
+            lock = StoreLock(path, exclusive=not read_only, waiting=waiting, wait_s=lock_wait_s)
+        try:
+            self._con = _connect(path, read_only, 10.0 if lock_wait_s is None else lock_wait_s)
+        except BaseException:
+            if lock is not None:
+                lock.release()
+            raise
         # A connection still open when the interpreter exits can abort it inside DuckDB: close it first.
-        self._finalizer = weakref.finalize(self, _close_quietly, self._con)
+        self._finalizer = weakref.finalize(self, _close_store, self._con, lock)
         self._con.execute("SET TimeZone = 'UTC'")
         self._con.execute("SET enable_progress_bar = false")
         self._write_lock = threading.Lock()
