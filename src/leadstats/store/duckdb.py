@@ -141,11 +141,11 @@ class StoreLock:
     Writers take it exclusively and *wait as long as another writer (or reader) holds it*, saying so
     once on stderr ("waiting for another leadstats process writing ..."): two imports into one store
     both finish, one after the other. Readers take it shared (many readers at once, like DuckDB's
-    read-only opens) and wait up to ``reader_wait_s`` for a writer, then fail with one line naming the
-    writer (``wait_s`` bounds a writer's wait too when given). ``waiting`` is called on every poll
-    while blocked, with the message (the service uses it to print the message once and to notice a ``leadstats serve`` that appeared meanwhile and switch to it);
-    it may raise to stop waiting. Opens of the same file within one process share one lock (DuckDB
-    shares one database instance per file and process too).
+    read-only opens) and wait up to ``READER_WAIT_S`` for a writer, then fail with one line naming
+    the writer (``wait_s`` bounds a writer's wait too when given). ``waiting`` is called with the
+    message on every poll while blocked (the service prints it once and notices a ``leadstats serve``
+    that appeared meanwhile, to switch to it); it may raise to stop waiting. Opens of the same file
+    within one process share one lock (DuckDB shares one database instance per file and process too).
     """
 
     _held: dict[str, list[Any]] = {}  # abspath -> [fd, users]
