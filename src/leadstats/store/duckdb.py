@@ -106,7 +106,6 @@ def _close_quietly(con: duckdb.DuckDBPyConnection) -> None:
 #: Called while another process holds the store: ``(message)``; it may raise to stop waiting.
 LockWaiting = Callable[[str], None]
 LOCK_POLL_S = 0.2
-READER_WAIT_S = 10.0  # a reader waits this long for a writer, then fails naming it; writers wait while it runs
 
 
 def lock_path(path: str) -> str:
@@ -140,15 +139,15 @@ class StoreLock:
 
     Writers take it exclusively and *wait as long as another writer (or reader) holds it*, saying so
     once on stderr ("waiting for another leadstats process writing ..."): two imports into one store
-    both finish, one after the other. Readers take it shared (many readers at once, like DuckDB's
-    read-only opens) and wait up to ``READER_WAIT_S`` for a writer, then fail with one line naming
-    the writer (``wait_s`` bounds a writer's wait too when given). ``waiting`` is called with the
+    both finish, one after the other. Read-only opens take it shared (many at once, like DuckDB's
+    read-only opens) and wait for a writer the same way. ``wait_s`` bounds the wait when given: then
+    the open fails with one line naming the holder. ``waiting`` is called with the
     message on every poll while blocked (the service prints it once and notices a ``leadstats serve``
     that appeared meanwhile, to switch to it); it may raise to stop waiting. Opens of the same file
     within one process share one lock (DuckDB shares one database instance per file and process too).
     """
 
-    _held: dict[str, list[Any]] = {}  # abspath -> [fd, users]
+    _held: dict[str, list[Any]] = {}  # abspath -> [fd, users, exclusive]
     _guard = threading.Lock()
 
     def __init__(
@@ -163,8 +162,7 @@ class StoreLock:
                 return
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            limit = wait_s if wait_s is not None or exclusive else READER_WAIT_S
-            self._acquire(fd, path, exclusive, waiting or _once(_print_waiting), limit)
+            self._acquire(fd, path, exclusive, waiting or _once(_print_waiting), wait_s)
         except BaseException:
             os.close(fd)
             raise
@@ -173,7 +171,7 @@ class StoreLock:
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"{os.getpid()} {argv}"[:500].encode("utf-8", "replace"), 0)
         with StoreLock._guard:
-            StoreLock._held[self.path] = [fd, 1]
+            StoreLock._held[self.path] = [fd, 1, exclusive]
         self.fd = fd
 
     def _acquire(self, fd: int, path: str, exclusive: bool, waiting: LockWaiting, wait_s: float | None) -> None:
@@ -204,6 +202,9 @@ class StoreLock:
             if held[1] > 0:
                 return
             del StoreLock._held[self.path]
+        with contextlib.suppress(OSError):
+            if held[2]:
+                os.ftruncate(held[0], 0)  # the holder note names only a current writer
         with contextlib.suppress(OSError):
             os.close(held[0])
 
