@@ -64,7 +64,8 @@ def without_elapsed(doc: dict[str, Any]) -> dict[str, Any]:
 def write_jsonl(path: Path, rows: list[dict[str, Any]], bad_at: int | None = None) -> None:
     lines = [json.dumps(r) for r in rows]
     if bad_at is not None:
-        lines.insert(bad_at, json.dumps({"event_id": "bad-1", "event_type": "nope", "occurred_at": "2026-03-01T00:00:00Z"}))
+        bad = {"event_id": "bad-1", "event_type": "nope", "occurred_at": "2026-03-01T00:00:00Z"}
+        lines.insert(bad_at, json.dumps(bad))
     path.write_text("\n".join(lines) + "\n")
 
 
@@ -309,3 +310,24 @@ def test_a_bad_schedule_refuses_the_start(tmp_path: Path) -> None:
               env={"LEADSTATS_INGEST_TOKENS": INGEST, "LEADSTATS_SYNC_D1_SOURCE": "x.sqlite",
                    "LEADSTATS_SYNC_D1_EVERY": "every tuesday"})
     assert res.returncode == 2 and "LEADSTATS_SYNC_D1_EVERY" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_a_served_chdb_directory_follows_the_duckdb_rules(tmp_path: Path) -> None:
+    pytest.importorskip("chdb")
+    url = f"chdb://{tmp_path}/chstore"
+    srv = ServerProcess(url, tmp_path / "server.log")  # type: ignore[arg-type]
+    srv.start()
+    try:
+        assert read_advert(str(tmp_path / "chstore")) is not None
+        jsonl = tmp_path / "ch.jsonl"
+        write_jsonl(jsonl, events("ch", 40, "2026-03-04T00:00:00Z"), bad_at=3)
+        res = cli("import", "events", str(jsonl), "--db", url)
+        assert "imported 40, skipped 0 duplicates, rejected 1" in res.stdout and f"{jsonl}:4: event_type:" in res.stderr
+        res = cli("report", "--from", "2026-03-04", "--to", "2026-03-05", "--format", "json", "--db", url)
+        api = httpx.get(f"{srv.url}/api/v1/report", params={"from": "2026-03-04", "to": "2026-03-05"},
+                        headers=auth(READ)).json()
+        assert res.returncode == 0 and without_elapsed(json.loads(res.stdout)) == without_elapsed(api)
+        assert api["totals"]["primary"] == 40
+    finally:
+        assert srv.stop() == 0
+    assert read_advert(str(tmp_path / "chstore")) is None

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
@@ -428,6 +429,27 @@ def open_local(
         from .store.duckdb import DuckDBStore
 
         return LeadStats(DuckDBStore(parsed.path, read_only=read_only, waiting=waiting), settings)
+    if parsed.scheme == "chdb" and parsed.path != ":memory:":
+        # chDB directories follow the DuckDB rule: one process at a time, the next one waits (saying so)
+        from .store.duckdb import StoreLock
+
+        os.makedirs(os.path.dirname(os.path.abspath(parsed.path)) or ".", exist_ok=True)
+        lock = StoreLock(parsed.path, exclusive=True, waiting=waiting)
+        try:
+            store = open_store(url, read_only=read_only)
+        except BaseException:
+            lock.release()
+            raise
+        close = store.close
+
+        def close_and_unlock() -> None:
+            try:
+                close()
+            finally:
+                lock.release()
+
+        store.close = close_and_unlock  # type: ignore[method-assign]
+        return LeadStats(store, settings)
     return LeadStats(open_store(url, read_only=read_only), settings)
 
 
