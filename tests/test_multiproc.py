@@ -331,3 +331,33 @@ def test_a_served_chdb_directory_follows_the_duckdb_rules(tmp_path: Path) -> Non
     finally:
         assert srv.stop() == 0
     assert read_advert(str(tmp_path / "chstore")) is None
+
+
+def test_writers_name_the_one_ingest_process_by_url(tmp_path: Path) -> None:
+    """The ClickHouse deployment: one ingest process per table, every other writer routed to it by URL
+    (here on DuckDB, the routing is the same); a token with both scopes is the client's credential."""
+    both = "both-scopes-token"
+    srv = ServerProcess(tmp_path / "store.duckdb", tmp_path / "server.log",
+                        env={"LEADSTATS_INGEST_TOKENS": f"{INGEST},{both}", "LEADSTATS_READ_TOKENS": f"{READ},{both}"})
+    srv.start()
+    try:
+        jsonl = tmp_path / "url.jsonl"
+        write_jsonl(jsonl, events("url", 120, "2026-03-05T00:00:00Z"), bad_at=0)
+        sqlite = tmp_path / "leads.sqlite"
+        d1_fixtures.build_small(sqlite)
+        env = {"LEADSTATS_SERVER_TOKEN": both}
+        res = cli("import", "events", str(jsonl), "--db", srv.url, env=env)
+        assert "imported 120, skipped 0 duplicates, rejected 1" in res.stdout
+        assert f"{jsonl}:1: event_type:" in res.stderr
+        res = cli("import", "events", str(jsonl), "--db", srv.url, env=env)
+        assert "imported 0, skipped 120 duplicates" in res.stdout
+        res = cli("sync", "d1", str(sqlite), "--once", "--db", srv.url, env=env)
+        again = cli("sync", "d1", str(sqlite), "--once", "--db", srv.url, env=env)
+        assert "imported 0 events" in again.stdout, res.stdout + res.stderr + again.stderr
+        res = cli("import", "events", str(jsonl), "--db", srv.url, env={"LEADSTATS_SERVER_TOKEN": READ})
+        lines = [line for line in res.stderr.splitlines() if line.strip()]
+        assert res.returncode != 0 and len(lines) == 1 and "ingest" in lines[0], res.stderr
+        res = cli("info", "--db", srv.url, "--format", "json", env=env)
+        assert json.loads(res.stdout)["events"] == 120 + reference_d1_count(tmp_path, sqlite)
+    finally:
+        assert srv.stop() == 0

@@ -139,6 +139,8 @@ class _Client:
 
     def _refresh(self) -> bool:
         """Re-read the advertisement: True when a live server (maybe a new one) now advertises the store."""
+        if self.store_path.startswith(("http://", "https://")):
+            return False  # named by URL: nothing to re-read
         try:
             current = discovery.read_advert(self.store_path)
         except StoreError:
@@ -395,6 +397,8 @@ def open_service(url: str, *, read_only: bool = False, settings: Settings | None
     While this process waits for the store's lock (another process writes it), a server that starts
     advertising the store meanwhile is noticed and used."""
     settings = settings or Settings.from_env()
+    if url.startswith(("http://", "https://")):
+        return RemoteLeadStats(url, server_by_url(url, settings.server_token), settings)
     path = local_path(url)
     if path is None:
         return LeadStats(open_store(url, read_only=read_only), settings)
@@ -405,6 +409,32 @@ def open_service(url: str, *, read_only: bool = False, settings: Settings | None
         return open_local(url, read_only=read_only, settings=settings, waiting=_switch_when_served(path))
     except ServerFound as found:
         return RemoteLeadStats(path, found.advert, settings)
+
+
+def server_by_url(url: str, token: str | None) -> Advert:
+    """A server named by URL (``--db http://HOST:PORT``): the one ingest process of a ClickHouse table,
+    or any server reached from another host. ``token`` needs both scopes (``LEADSTATS_SERVER_TOKEN``)."""
+    import httpx
+
+    base = url.rstrip("/")
+    try:
+        response = httpx.get(f"{base}/healthz", timeout=discovery.PROBE_TIMEOUT_S * 3)
+        doc = response.json()
+    except (httpx.HTTPError, ValueError) as exc:
+        raise StoreError(f"no leadstats server answers at {base} ({type(exc).__name__})") from None
+    if response.status_code != 200 or not isinstance(doc, dict):
+        raise StoreError(f"{base}/healthz answered {response.status_code}: not a healthy leadstats server")
+    server = doc.get("server") or {}
+    return Advert(
+        url=base,
+        pid=int(server.get("pid") or 0),
+        started_at=str(server.get("started_at") or ""),
+        token=token or "",
+        store=base,
+        backend=str(doc.get("backend") or "remote"),
+        max_events_per_request=int(server.get("max_events_per_request") or 10_000),
+        max_body_bytes=int(server.get("max_body_bytes") or 5 * 1024 * 1024),
+    )
 
 
 def _switch_when_served(path: str) -> Any:

@@ -32,6 +32,7 @@ class Settings:
     sync_d1_every: str | None = None  # a duration (30s, 5m, 1h) or a cron expression; default 5m
     sync_d1_prefix: str = "d1"
     sync_d1_mapping: str | None = None
+    server_token: str | None = field(default=None, repr=False)  # for --db http(s)://HOST:PORT (both scopes)
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -59,4 +60,5 @@ class Settings:
             sync_d1_every=get("SYNC_D1_EVERY"),
             sync_d1_prefix=get("SYNC_D1_PREFIX") or "d1",
             sync_d1_mapping=get("SYNC_D1_MAPPING"),
+            server_token=get("SERVER_TOKEN"),
         )

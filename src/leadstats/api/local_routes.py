@@ -3,7 +3,9 @@
 ``leadstats serve`` makes a new credential at every start and writes it, with its URL, into
 ``<store>.server.json`` (mode 0600, see :mod:`leadstats.discovery`). That credential has both scopes
 (read and ingest), is not rate-limited (it is the operator's own CLI), and is the only one accepted by
-the store routes below, which importers need beyond the public API:
+the store routes below (besides a configured token listed with both scopes, for clients that name the
+server by URL: ``--db http://HOST:PORT`` with ``LEADSTATS_SERVER_TOKEN``), which importers need beyond
+the public API:
 
 - ``POST /api/v1/store/ingest``: an Arrow IPC stream of records (CSV, Parquet, D1, AE rows) plus a
   ``__leadstats_row`` column numbering them; validated here by the same validator as a local import;
@@ -28,7 +30,7 @@ from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials
 from starlette.routing import Mount
 
-from ..errors import AuthError, ForbiddenError, InputError
+from ..errors import ForbiddenError, InputError
 from ..settings import Settings
 from .auth import Authenticator, Principal, Scope, bearer, reject_unknown_params
 from .routes import json_response
@@ -57,19 +59,22 @@ class LocalAuthenticator(Authenticator):
 async def require_local(
     request: Request, credentials: HTTPAuthorizationCredentials | None = Security(bearer)
 ) -> Principal:
-    auth = request.app.state.auth
+    auth: Authenticator = request.app.state.auth
     presented = credentials.credentials if credentials else None
-    if not isinstance(auth, LocalAuthenticator):
-        raise ForbiddenError("the store routes serve only the local clients of `leadstats serve`",
-                             field="authorization")
-    if not auth.is_local(presented):
-        if not presented:
-            raise AuthError("bearer token missing: send Authorization: Bearer <token>", field="authorization")
-        raise ForbiddenError("the store routes take only the server's local credential (<store>.server.json)",
-                             field="authorization")
-    request.state.principal = LOCAL
+    if isinstance(auth, LocalAuthenticator) and auth.is_local(presented):
+        principal = LOCAL
+    else:
+        client = request.client.host if request.client else "unknown"
+        principal = auth.authenticate(presented, "ingest", client)  # 401 / 403 / 429 as everywhere
+        if "read" not in principal.scopes:
+            raise ForbiddenError(
+                "the store routes need the server's local credential or a token with both scopes"
+                " (listed in LEADSTATS_INGEST_TOKENS and LEADSTATS_READ_TOKENS)",
+                field="authorization",
+            )
+    request.state.principal = principal
     reject_unknown_params(request)
-    return LOCAL
+    return principal
 
 
 router = APIRouter(prefix="/api/v1/store", tags=["local"], dependencies=[Depends(require_local)],

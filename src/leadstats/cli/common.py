@@ -58,7 +58,7 @@ def open_service(db: str | None, *, read_only: bool = False, must_exist: bool = 
     would otherwise create an empty store and report zeros)."""
     settings = Settings.from_env()
     url = db or settings.db
-    if must_exist:
+    if must_exist and not url.startswith(("http://", "https://")):  # a server URL: docs/deployment.md
         parsed = parse_url(url)
         if parsed.scheme == "duckdb" and parsed.path != ":memory:" and not os.path.exists(parsed.path):
             raise NotFound(f"no leadstats store at {parsed.path}: import events first, or pass --db")

@@ -110,7 +110,12 @@ def run_server(
             scheduler.register_metrics(api.state.metrics.registry)
 
         def healthz_extra() -> dict[str, Any]:
-            extra: dict[str, Any] = {"server": {"pid": advert.pid, "started_at": advert.started_at}}
+            extra: dict[str, Any] = {"server": {
+                "pid": advert.pid,
+                "started_at": advert.started_at,
+                "max_events_per_request": settings.max_events_per_request,
+                "max_body_bytes": settings.max_body_bytes,
+            }}
             if scheduler.jobs:
                 extra["schedules"] = scheduler.status()
             return extra
