@@ -162,7 +162,7 @@ class StoreLock:
                 return
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            self._acquire(fd, path, exclusive, waiting or _once(_print_waiting), wait_s)
+            self._acquire(fd, path, exclusive, waiting or _default_waiting(path), wait_s)
         except BaseException:
             os.close(fd)
             raise
@@ -207,6 +207,25 @@ class StoreLock:
                 os.ftruncate(held[0], 0)  # the holder note names only a current writer
         with contextlib.suppress(OSError):
             os.close(held[0])
+
+
+def _default_waiting(path: str) -> LockWaiting:
+    """Say once that we wait; but a store held by a live ``leadstats serve`` is refused at once (a
+    direct open would wait for the server's whole life; :func:`leadstats.connect` becomes its client)."""
+    from ..discovery import live_server
+
+    tell = _once(_print_waiting)
+
+    def waiting(message: str) -> None:
+        server = live_server(path)
+        if server is not None:
+            raise StoreError(
+                f"{path} is held by {server.describe()}: this needs the file itself, stop the server first"
+                " (or use a command that goes through it, docs/deployment.md)"
+            )
+        tell(message)
+
+    return waiting
 
 
 def _once(fn: LockWaiting) -> LockWaiting:
