@@ -131,6 +131,14 @@ def test_the_server_advertises_itself_to_its_owner_and_withdraws_on_exit(served:
         assert not isinstance(ls, RemoteLeadStats)
 
 
+def test_a_direct_open_of_a_served_store_is_refused_at_once(served: ServerProcess, tmp_path: Path) -> None:
+    """``migrate`` opens stores directly (it needs the file): one line naming the server, no endless wait."""
+    res = cli("migrate", "--from", str(served.db), "--to", str(tmp_path / "copy.duckdb"), timeout=120)
+    lines = [line for line in res.stderr.splitlines() if line.strip()]
+    assert res.returncode == 1 and len(lines) == 1, res.stderr
+    assert "is held by leadstats serve (pid" in lines[0] and served.url in lines[0]
+
+
 def test_every_command_works_beside_a_server_under_continuous_ingest(served: ServerProcess, tmp_path: Path) -> None:
     db = str(served.db)
     seed = events("seed", 30, "2026-01-10T06:00:00Z", project="Skyline") + events(
@@ -259,6 +267,27 @@ def test_a_second_writer_waits_for_the_first_and_says_so(tmp_path: Path) -> None
     assert str(os.getpid()) in "".join(err)  # the message names the holder
     with leadstats.connect(db) as ls:
         assert ls.store.count() == 500
+
+
+def test_a_reader_waits_for_a_writer_without_a_server(tmp_path: Path) -> None:
+    """Decided: a read beside a writer process (no server) waits while it writes, then answers."""
+    db = str(tmp_path / "store.duckdb")
+    holder = leadstats.connect(db)
+    try:
+        holder.ingest(events("r", 5, "2026-03-06T00:00:00Z"))
+        report = subprocess.Popen([LEADSTATS, "report", "--from", "2026-03-06", "--to", "2026-03-07", "--format",
+                                   "json", "--db", db], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        err: list[str] = []
+        reader = _reader(report, err)
+        poll(lambda: any("waiting for another leadstats process writing" in line for line in err), "the message")
+        assert report.poll() is None
+        holder.ingest(events("r2", 5, "2026-03-06T00:00:00Z"))
+    finally:
+        holder.close()
+    out = report.stdout.read() if report.stdout else ""
+    assert report.wait(timeout=120) == 0, "".join(err)
+    reader.join(timeout=30)
+    assert json.loads(out)["totals"]["primary"] == 10
 
 
 def test_two_concurrent_cli_imports_both_finish_exactly(tmp_path: Path) -> None:
