@@ -103,10 +103,17 @@ def reference_d1_count(tmp: Path, sqlite: Path) -> int:
         return ls.store.count()
 
 
+def advertised(srv: ServerProcess) -> ServerProcess:
+    """``srv`` started, once its advertisement names it (written right after it starts listening)."""
+    srv.start()
+    path = str(srv.db).removeprefix("chdb://")
+    poll(lambda: (a := read_advert(path)) is not None and a.url == srv.url, "the server's advertisement")
+    return srv
+
+
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[ServerProcess]:
-    srv = ServerProcess(tmp_path / "store.duckdb", tmp_path / "server.log")
-    srv.start()
+    srv = advertised(ServerProcess(tmp_path / "store.duckdb", tmp_path / "server.log"))
     yield srv
     if srv.proc is not None and srv.proc.poll() is None:
         assert srv.stop() == 0, srv.log.read_text()[-3000:]
@@ -137,6 +144,16 @@ def test_a_direct_open_of_a_served_store_is_refused_at_once(served: ServerProces
     lines = [line for line in res.stderr.splitlines() if line.strip()]
     assert res.returncode == 1 and len(lines) == 1, res.stderr
     assert "is held by leadstats serve (pid" in lines[0] and served.url in lines[0]
+
+
+def test_a_file_with_no_json_line_reports_the_same_lines_remotely(served: ServerProcess, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("{not json\nalso not json\n")
+    remote = cli("import", "events", str(bad), "--db", str(served.db))
+    local = cli("import", "events", str(bad), "--db", str(tmp_path / "local.duckdb"))
+    assert remote.returncode == local.returncode == 1
+    assert remote.stderr == local.stderr and f"{bad}:2: " in remote.stderr
+    assert remote.stdout == local.stdout
 
 
 def test_every_command_works_beside_a_server_under_continuous_ingest(served: ServerProcess, tmp_path: Path) -> None:
@@ -207,7 +224,7 @@ def test_every_command_works_beside_a_server_under_continuous_ingest(served: Ser
 
 def test_sigkill_with_clients_attached_then_restart(tmp_path: Path) -> None:
     db = tmp_path / "store.duckdb"
-    srv = ServerProcess(db, tmp_path / "server.log").start()
+    srv = advertised(ServerProcess(db, tmp_path / "server.log"))
     attached = leadstats.connect(str(db))
     assert isinstance(attached, RemoteLeadStats)
     assert attached.ingest(events("before", 100, "2026-02-02T00:00:00Z")).accepted == 100
@@ -221,9 +238,8 @@ def test_sigkill_with_clients_attached_then_restart(tmp_path: Path) -> None:
     lines = [line for line in res.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "the server is down" in lines[0] and "server.json" in lines[0], res.stderr
 
-    srv2 = ServerProcess(db, tmp_path / "server.log", port=free_port()).start()  # a new port and credential
+    srv2 = advertised(ServerProcess(db, tmp_path / "server.log", port=free_port()))  # new port and credential
     try:
-        poll(lambda: read_advert(str(db)) and read_advert(str(db)).url == srv2.url, "the new advertisement")  # type: ignore[union-attr]
         assert attached.report("2026-02-01", "2026-02-03").totals["primary"] == 100  # works again
         assert attached.ingest(events("after", 10, "2026-02-02T00:00:00Z")).accepted == 10
         res = cli("report", "--from", "2026-02-01", "--to", "2026-02-03", "--format", "json", "--db", str(db))
@@ -309,12 +325,14 @@ def test_two_concurrent_cli_imports_both_finish_exactly(tmp_path: Path) -> None:
         assert ls.store.count() == 10_100
 
 
-def test_serve_runs_the_d1_sync_on_its_schedule(tmp_path: Path) -> None:
+def test_serve_runs_the_d1_sync_and_the_digest_on_their_schedules(tmp_path: Path) -> None:
     sqlite = tmp_path / "leads.sqlite"
     d1_fixtures.build_small(sqlite)
     expected = reference_d1_count(tmp_path, sqlite)
     srv = ServerProcess(tmp_path / "store.duckdb", tmp_path / "server.log",
-                        env={"LEADSTATS_SYNC_D1_SOURCE": str(sqlite), "LEADSTATS_SYNC_D1_EVERY": "1h"}).start()
+                        env={"LEADSTATS_SYNC_D1_SOURCE": str(sqlite), "LEADSTATS_SYNC_D1_EVERY": "1h",
+                             "LEADSTATS_DIGEST_CRON": "* * * * * *", "LEADSTATS_DIGEST_SEND": str(tmp_path / "d.md")})
+    advertised(srv)
     try:
         def synced() -> dict[str, Any] | None:
             job = httpx.get(f"{srv.url}/healthz").json()["schedules"]["sync_d1"]
@@ -330,6 +348,16 @@ def test_serve_runs_the_d1_sync_on_its_schedule(tmp_path: Path) -> None:
         assert 'leadstats_schedule_last_run_failed{job="sync_d1"} 1.0' in metrics
         with leadstats.connect(str(srv.db)) as ls:
             assert ls.health()["events"] == expected
+
+        def digested() -> dict[str, Any] | None:
+            job = httpx.get(f"{srv.url}/healthz").json()["schedules"]["digest"]
+            return job if job["runs"] >= 1 else None
+
+        digest = poll(digested, "the first scheduled digest")  # every second, in LEADSTATS_TZ
+        assert digest["last_error"] is None and digest["last_ok"] and digest["schedule"] == "* * * * * *", digest
+        assert (tmp_path / "d.md").read_text().strip()
+        assert 'leadstats_schedule_last_success_timestamp_seconds{job="digest"}' in httpx.get(
+            f"{srv.url}/metrics", headers=auth(READ)).text
     finally:
         assert srv.stop() == 0
 
@@ -344,8 +372,7 @@ def test_a_bad_schedule_refuses_the_start(tmp_path: Path) -> None:
 def test_a_served_chdb_directory_follows_the_duckdb_rules(tmp_path: Path) -> None:
     pytest.importorskip("chdb")
     url = f"chdb://{tmp_path}/chstore"
-    srv = ServerProcess(url, tmp_path / "server.log")  # type: ignore[arg-type]
-    srv.start()
+    srv = advertised(ServerProcess(url, tmp_path / "server.log"))  # type: ignore[arg-type]
     try:
         assert read_advert(str(tmp_path / "chstore")) is not None
         jsonl = tmp_path / "ch.jsonl"
@@ -368,7 +395,7 @@ def test_writers_name_the_one_ingest_process_by_url(tmp_path: Path) -> None:
     both = "both-scopes-token"
     srv = ServerProcess(tmp_path / "store.duckdb", tmp_path / "server.log",
                         env={"LEADSTATS_INGEST_TOKENS": f"{INGEST},{both}", "LEADSTATS_READ_TOKENS": f"{READ},{both}"})
-    srv.start()
+    advertised(srv)
     try:
         jsonl = tmp_path / "url.jsonl"
         write_jsonl(jsonl, events("url", 120, "2026-03-05T00:00:00Z"), bad_at=0)

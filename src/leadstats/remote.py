@@ -26,6 +26,7 @@ import io
 import json
 import os
 import sys
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -43,6 +44,8 @@ from .settings import Settings
 from .store import AppendResult, open_store, parse_url
 
 ROWS_COLUMN = "__leadstats_row"
+JSON_COLUMN = "__leadstats_json"  # JSON texts to validate as JSON Lines (instead of record columns)
+RATE_LIMIT_RETRIES = 5
 TIMEOUT_S = 300.0
 #: a request body stays under this share of the server's byte limit (headroom for framing)
 BODY_SHARE = 0.8
@@ -129,6 +132,12 @@ class _Client:
             if response.status_code == 401 and attempt == 0 and self._refresh():
                 continue  # the server restarted with a new credential
             break
+        waits = 0
+        while response.status_code == 429 and waits < RATE_LIMIT_RETRIES:  # a public token's rate limit
+            waits += 1
+            time.sleep(min(60.0, float(response.headers.get("Retry-After") or 1)))
+            response = self._http.request(method, self.advert.url + path, content=content, json=json_body,
+                                          params=params, headers=self._headers(headers))
         try:
             doc = response.json()
         except ValueError:
@@ -328,10 +337,24 @@ class RemoteLeadStats(LeadStats):
                 size += length
                 end += 1
             body = ("\n".join(texts[start:end]) + "\n").encode("utf-8")
-            doc = self._client.request(
-                "POST", "/api/v1/events", content=body, headers={"Content-Type": "application/x-ndjson"}
-            )
-            result.add_result(_ingest_result(doc, numbers[start:end]))
+            try:
+                doc = self._client.request(
+                    "POST", "/api/v1/events", content=body, headers={"Content-Type": "application/x-ndjson"}
+                )
+            except InputError as exc:
+                if exc.field != "body":
+                    raise
+                # no line of this batch is JSON at all: the route refuses the whole body, while a local
+                # import rejects each line; the store route validates them one by one as locally
+                part = pa.table({JSON_COLUMN: pa.array(texts[start:end], pa.string()),
+                                 ROWS_COLUMN: pa.array(numbers[start:end], pa.int64())})
+                doc = self._client.request(
+                    "POST", "/api/v1/store/ingest", content=_ipc(part),
+                    headers={"Content-Type": "application/vnd.apache.arrow.stream"},
+                )
+                result.add_result(_ingest_result(doc, None))
+            else:
+                result.add_result(_ingest_result(doc, numbers[start:end]))
             start = end
         return result
 

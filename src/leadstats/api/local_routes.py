@@ -7,8 +7,9 @@ the store routes below (besides a configured token listed with both scopes, for 
 server by URL: ``--db http://HOST:PORT`` with ``LEADSTATS_SERVER_TOKEN``), which importers need beyond
 the public API:
 
-- ``POST /api/v1/store/ingest``: an Arrow IPC stream of records (CSV, Parquet, D1, AE rows) plus a
-  ``__leadstats_row`` column numbering them; validated here by the same validator as a local import;
+- ``POST /api/v1/store/ingest``: an Arrow IPC stream of records (CSV, Parquet, D1, AE rows), or of
+  JSON texts in ``__leadstats_json``, plus a ``__leadstats_row`` column numbering them; validated here
+  by the same validator as a local import;
   the answer is the ingest document with ``index`` = the caller's row number;
 - ``POST /api/v1/store/append``: already validated rows (Arrow IPC), appended with the store's dedupe;
 - ``POST /api/v1/store/stored-ids``: which of a JSON list of ids are stored;
@@ -36,6 +37,7 @@ from .auth import Authenticator, Principal, Scope, bearer, reject_unknown_params
 from .routes import json_response
 
 ROWS_COLUMN = "__leadstats_row"
+JSON_COLUMN = "__leadstats_json"
 LOCAL = Principal("local", frozenset({"read", "ingest"}), "local")
 
 
@@ -96,7 +98,12 @@ async def ingest_table(request: Request) -> Response:
     if rows is not None:
         table = table.drop_columns([ROWS_COLUMN])
     ls = request.app.state.ls
-    result = await run_in_threadpool(ls.ingest_table, table, rows.combine_chunks() if rows is not None else None)
+    numbers = rows.combine_chunks() if rows is not None else pa.array(range(1, table.num_rows + 1), pa.int64())
+    if JSON_COLUMN in table.column_names:  # JSON texts, validated as a JSON Lines import would
+        lines = table.column(JSON_COLUMN).combine_chunks()
+        result = await run_in_threadpool(ls.ingest_json_lines, lines, numbers)
+    else:
+        result = await run_in_threadpool(ls.ingest_table, table, numbers)
     return json_response(result.to_dict())
 
 

@@ -160,16 +160,19 @@ class StoreLock:
                 held[1] += 1
                 self.fd = held[0]
                 return
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except PermissionError:  # another user's lock file: flock works on a read-only descriptor too
+            fd = os.open(self.path, os.O_RDONLY)
         try:
             self._acquire(fd, path, exclusive, waiting or _default_waiting(path), wait_s)
         except BaseException:
             os.close(fd)
             raise
         if exclusive:
-            argv = " ".join([os.path.basename(sys.argv[0]) if sys.argv else "python", *sys.argv[1:]])
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, f"{os.getpid()} {argv}"[:500].encode("utf-8", "replace"), 0)
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, f"{os.getpid()} {_command_line()}".encode("utf-8", "replace"), 0)
         with StoreLock._guard:
             StoreLock._held[self.path] = [fd, 1, exclusive]
         self.fd = fd
@@ -226,6 +229,14 @@ def _default_waiting(path: str) -> LockWaiting:
         tell(message)
 
     return waiting
+
+
+def _command_line() -> str:
+    """This process's command for the lock file, without anything that may hold a secret (URLs)."""
+    words = [os.path.basename(sys.argv[0]) if sys.argv else "python"]
+    for arg in sys.argv[1:]:
+        words.append(arg.split("://", 1)[0] + "://…" if "://" in arg else arg)
+    return " ".join(words)[:300]
 
 
 def _once(fn: LockWaiting) -> LockWaiting:
