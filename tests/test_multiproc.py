@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pyarrow as pa
 import pytest
 from mcp import Client, StdioServerParameters
 
@@ -417,3 +418,27 @@ def test_writers_name_the_one_ingest_process_by_url(tmp_path: Path) -> None:
         assert json.loads(res.stdout)["events"] == 120 + reference_d1_count(tmp_path, sqlite)
     finally:
         assert srv.stop() == 0
+
+
+def test_a_shared_table_refuses_direct_writers_while_its_ingest_process_lives(tmp_path: Path) -> None:
+    """ClickHouse: the serving process records itself (with a heartbeat) in the table's state; a direct
+    writer's first append is refused with one line naming it; a stale record (crashed server) is not."""
+    from leadstats.discovery import make_advert
+    from leadstats.remote import INGEST_SERVER_KEY, GuardedStore, record_ingest_server
+
+    with leadstats.connect(str(tmp_path / "shared.duckdb")) as ls:  # a real store standing in for the table
+        advert = make_advert(str(tmp_path / "shared"), "http://10.0.0.5:8000", ls.store.backend)
+        stop = record_ingest_server(ls.store, advert)
+        try:
+            guarded = GuardedStore(ls.store)
+            batch = ls.validator.validate_json_lines(pa.array([json.dumps(events("g", 1)[0])]),
+                                                     pa.array([1], pa.int64())).good
+            with pytest.raises(StoreError, match=r"write through it with --db http://10.0.0.5:8000"):
+                guarded.append(batch)
+        finally:
+            stop()
+        assert ls.store.get_state(INGEST_SERVER_KEY) == ""  # a clean exit withdraws the record
+        assert GuardedStore(ls.store).append(batch).accepted == 1
+        stale = {"url": "http://10.0.0.5:8000", "host": "h", "pid": 1, "heartbeat": time.time() - 600}
+        ls.store.set_state(INGEST_SERVER_KEY, json.dumps(stale))
+        assert GuardedStore(ls.store).append(batch).duplicates == 1  # a crashed server's record lets writers in

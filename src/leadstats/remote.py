@@ -22,12 +22,13 @@ on a store a server holds:
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
 import sys
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import pyarrow as pa
@@ -424,7 +425,10 @@ def open_service(url: str, *, read_only: bool = False, settings: Settings | None
         return RemoteLeadStats(url, server_by_url(url, settings.server_token), settings)
     path = local_path(url)
     if path is None:
-        return LeadStats(open_store(url, read_only=read_only), settings)
+        store = open_store(url, read_only=read_only)
+        if store.backend == "clickhouse" and not read_only:
+            store = GuardedStore(store)  # type: ignore[assignment]
+        return LeadStats(store, settings)
     advert = discovery.find_server(path)
     if advert is not None:
         return RemoteLeadStats(path, advert, settings)
@@ -432,6 +436,76 @@ def open_service(url: str, *, read_only: bool = False, settings: Settings | None
         return open_local(url, read_only=read_only, settings=settings, waiting=_switch_when_served(path))
     except ServerFound as found:
         return RemoteLeadStats(path, found.advert, settings)
+
+
+INGEST_SERVER_KEY = "ingest_server"
+HEARTBEAT_S = 30.0
+
+
+class GuardedStore:
+    """A shared (ClickHouse) table written directly: refuses to append while the table's one ingest
+    process (a ``leadstats serve`` that recorded itself in the table's state, heartbeat within
+    ``3 * HEARTBEAT_S``) is alive, since two writers racing on one new id could both store it
+    (docs/deployment.md#clickhouse). Everything else is the store's own."""
+
+    def __init__(self, store: Any) -> None:
+        self._store = store
+        self._checked = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    def check(self) -> None:
+        raw = self._store.get_state(INGEST_SERVER_KEY)
+        if not raw:
+            return
+        try:
+            doc = json.loads(raw)
+            age = time.time() - float(doc["heartbeat"])
+        except (ValueError, KeyError, TypeError):
+            return
+        if age <= 3 * HEARTBEAT_S:
+            raise StoreError(
+                f"this table's ingest process is leadstats serve on {doc.get('host')} (pid {doc.get('pid')},"
+                f" {doc.get('url')}): write through it with --db {doc.get('url')} and LEADSTATS_SERVER_TOKEN,"
+                " so no event is stored twice (docs/deployment.md#clickhouse)"
+            )
+
+    def append(self, batch: pa.Table) -> AppendResult:
+        if not self._checked:
+            self.check()
+            self._checked = True
+        return self._store.append(batch)  # type: ignore[no-any-return]
+
+
+def record_ingest_server(store: Any, advert: Advert) -> Callable[[], None]:
+    """For a shared table: record this server as its ingest process and keep a heartbeat; returns stop."""
+    import socket
+    import threading
+
+    stop = threading.Event()
+
+    def beat() -> None:
+        doc = {"url": advert.url, "host": socket.gethostname(), "pid": advert.pid,
+               "started_at": advert.started_at, "heartbeat": time.time()}
+        store.set_state(INGEST_SERVER_KEY, json.dumps(doc))
+
+    beat()
+
+    def loop() -> None:
+        while not stop.wait(HEARTBEAT_S):
+            with contextlib.suppress(Exception):  # a missed beat only lets direct writers in sooner
+                beat()
+
+    thread = threading.Thread(target=loop, name="leadstats-ingest-heartbeat", daemon=True)
+    thread.start()
+
+    def stop_beating() -> None:
+        stop.set()
+        thread.join(timeout=10)
+        store.set_state(INGEST_SERVER_KEY, "")
+
+    return stop_beating
 
 
 def server_by_url(url: str, token: str | None) -> Advert:

@@ -14,7 +14,7 @@ import typer
 
 from ..discovery import Advert, live_server, make_advert, remove_advert, write_advert
 from ..errors import InputError, StoreError
-from ..remote import local_path, open_local
+from ..remote import GuardedStore, local_path, open_local, record_ingest_server
 from ..service import LeadStats
 from ..settings import Settings
 from .common import DbOption, app, handle_errors
@@ -137,9 +137,16 @@ def run_server(
             lifespan="on",
         )
         previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
+        # a shared ClickHouse table: this server is its one ingest process; direct writers are refused
+        stop_beating = None
+        if ls.store.backend == "clickhouse":
+            GuardedStore(ls.store).check()  # refuses a second live ingest process for the same table
+            stop_beating = record_ingest_server(ls.store, advert)
         try:
             _AdvertisingServer(config, path, advert).run()
         finally:
+            if stop_beating is not None:
+                stop_beating()
             signal.signal(signal.SIGTERM, previous)
             if path is not None:
                 remove_advert(path, advert.token)  # before the store closes: clients then wait for the file
