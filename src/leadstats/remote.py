@@ -137,8 +137,11 @@ class _Client:
         while response.status_code == 429 and waits < RATE_LIMIT_RETRIES:  # a public token's rate limit
             waits += 1
             time.sleep(min(60.0, float(response.headers.get("Retry-After") or 1)))
-            response = self._http.request(method, self.advert.url + path, content=content, json=json_body,
-                                          params=params, headers=self._headers(headers))
+            try:
+                response = self._http.request(method, self.advert.url + path, content=content, json=json_body,
+                                              params=params, headers=self._headers(headers))
+            except httpx.TransportError as exc:
+                raise StoreError(self._down(f"{type(exc).__name__}")) from None
         try:
             doc = response.json()
         except ValueError:
