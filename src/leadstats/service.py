@@ -359,7 +359,10 @@ def connect(
     A local store (DuckDB or chDB path) that does not exist is never created by reading, so a typo never
     reports zeros from a new empty file: a report on it raises :class:`NotFound` (``read_only=True``
     raises at once); the first write (``ingest``, imports) creates it, and ``create=True`` creates it now.
-    A file that is not a readable store is a :class:`StoreError` naming it."""
+    A file that is not a readable store is a :class:`StoreError` naming it. While ``leadstats serve``
+    holds the store, the answer is a client of that server (:mod:`leadstats.remote`, docs/deployment.md)."""
+    from .remote import open_service
+
     settings = settings or Settings.from_env()
     target = url or settings.db
     path = local_path(target)
@@ -367,7 +370,7 @@ def connect(
         if read_only:
             raise NotFound(missing_store_message(path))
         return LeadStats(PendingStore(target, path, settings), settings)
-    return LeadStats(_open(target, path, read_only, settings), settings)
+    return open_service(target, read_only=read_only, settings=settings)
 
 
 def missing_store_message(path: str) -> str:

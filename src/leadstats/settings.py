@@ -75,6 +75,12 @@ class Settings:
     report_timeout_s: Annotated[float, Field(ge=0)] = 60.0
     report_concurrency: PositiveInt = 2
     memory_limit: Annotated[str, Field(pattern=r"^\s*\d+(\.\d+)?\s*([KMGT]i?B|[KMGT])?\s*$")] = "2GB"
+    # leadstats serve runs the D1 sync on a schedule (docs/deployment.md)
+    sync_d1_source: str | None = None
+    sync_d1_every: str | None = None  # a duration (30s, 5m, 1h) or a cron expression; default 5m
+    sync_d1_prefix: str = "d1"
+    sync_d1_mapping: str | None = None
+    server_token: str | None = field(default=None, repr=False)  # for --db http(s)://HOST:PORT (both scopes)
     # Cloudflare clients (AE SQL API backend, D1 REST source): one base, one token, one retry policy
     cloudflare_api_token: str | None = field(default=None, repr=False)
     cloudflare_account_id: str | None = None
@@ -131,6 +137,11 @@ class Settings:
             report_timeout_s=get("REPORT_TIMEOUT_S"),
             report_concurrency=get("REPORT_CONCURRENCY"),
             memory_limit=get("MEMORY_LIMIT"),
+            sync_d1_source=get("SYNC_D1_SOURCE"),
+            sync_d1_every=get("SYNC_D1_EVERY"),
+            sync_d1_prefix=get("SYNC_D1_PREFIX"),
+            sync_d1_mapping=get("SYNC_D1_MAPPING"),
+            server_token=get("SERVER_TOKEN"),
             cloudflare_api_token=(env.get("CLOUDFLARE_API_TOKEN") or "").strip() or None,
             cloudflare_account_id=(env.get("CLOUDFLARE_ACCOUNT_ID") or "").strip() or None,
             cloudflare_api_base=get("CLOUDFLARE_API_BASE"),

@@ -109,6 +109,9 @@ async def healthz(request: Request) -> Response:
         "backend": health.get("backend"),
         "writer": "running" if writer.running else "idle",
     }
+    extra = getattr(request.app.state, "healthz_extra", None)  # leadstats serve: server + schedules
+    if extra:
+        doc.update(extra())
     if health.get("write_error"):  # reads still answer; writes are failing (e.g. a full disk)
         doc.update(status="degraded", write_error=health["write_error"])
     if health.get("wal_loss"):

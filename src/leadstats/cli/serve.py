@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import logging
 import signal
 from collections.abc import Callable
 from types import FrameType
+from typing import Any
 
 import typer
 
-from ..errors import InputError
+from ..discovery import Advert, live_server, make_advert, remove_advert, write_advert
+from ..errors import InputError, StoreError
+from ..remote import GuardedStore, local_path, open_local, record_ingest_server
+from ..service import LeadStats
 from ..settings import Settings
-from .common import DbOption, app, handle_errors, open_service
+from .common import DbOption, app, handle_errors
 from .common import settings as cli_settings
 
 log = logging.getLogger("leadstats.serve")
@@ -82,14 +87,41 @@ def run_server(
     import uvicorn
 
     from ..api import create_app
+    from ..api.local_routes import attach_local
     from ..api.observability import configure_logging
+    from ..api.schedules import build_scheduler
 
     settings = cli_settings()
     check_serve_config(settings, host, insecure_local)
     configure_logging(log_level)
-    with open_service(db, settings_=settings) as ls:
-        api = create_app(ls, ls.settings, insecure_local=insecure_local)
+    url_of_store = db or settings.db
+    with open_held_store(url_of_store, settings) as ls:
+        scheduler = build_scheduler(ls, settings)  # LEADSTATS_SYNC_D1_*, LEADSTATS_DIGEST_CRON
+        # the digest runs in the scheduler (with its status), not in create_app's own digest hook
+        api = create_app(ls, dataclasses.replace(settings, digest_cron=None), insecure_local=insecure_local)
+        api.state.settings = settings
         configure_logging(log_level)  # again: an extension may have installed its own handlers
+        path = local_path(url_of_store)
+        advert = make_advert(path or url_of_store, client_url(host, port), ls.store.backend,
+                             max_events_per_request=settings.max_events_per_request,
+                             max_body_bytes=settings.max_body_bytes)
+        attach_local(api, settings, insecure_local=insecure_local, local_token=advert.token)
+        if scheduler.jobs:
+            api.state.lifespan_hooks.append(scheduler.hook())
+            scheduler.register_metrics(api.state.metrics.registry)
+
+        def healthz_extra() -> dict[str, Any]:
+            extra: dict[str, Any] = {"server": {
+                "pid": advert.pid,
+                "started_at": advert.started_at,
+                "max_events_per_request": settings.max_events_per_request,
+                "max_body_bytes": settings.max_body_bytes,
+            }}
+            if scheduler.jobs:
+                extra["schedules"] = scheduler.status()
+            return extra
+
+        api.state.healthz_extra = healthz_extra
         auth = "tokens" if api.state.auth.configured else "none (insecure-local)"
         url = f"http://{host}:{port}/"
         log.info("serving", extra={"fields": {"url": url, "auth": auth, "store": ls.backend}})
@@ -106,8 +138,70 @@ def run_server(
             lifespan="on",
         )
         previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
+        # a shared ClickHouse table: this server is its one ingest process; direct writers are refused
+        stop_beating = None
+        if ls.store.backend == "clickhouse":
+            GuardedStore(ls.store).check()  # refuses a second live ingest process for the same table
+            stop_beating = record_ingest_server(ls.store, advert)
         try:
-            uvicorn.Server(config).run()
+            _AdvertisingServer(config, path, advert).run()
         finally:
+            if stop_beating is not None:
+                stop_beating()
             signal.signal(signal.SIGTERM, previous)
+            if path is not None:
+                remove_advert(path, advert.token)  # before the store closes: clients then wait for the file
             log.info("stopped")
+
+
+def client_url(host: str, port: int) -> str:
+    """The URL local clients use: a wildcard bind is reached on loopback."""
+    if host in ("0.0.0.0", ""):
+        host = "127.0.0.1"
+    elif host in ("::", "[::]"):
+        host = "[::1]"
+    elif ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
+
+
+def open_held_store(url: str, settings: Settings) -> LeadStats:
+    """Open the store in this process; refuse when another live server already holds it, wait (saying
+    so) while a CLI import writes it."""
+    path = local_path(url)
+    if path is None:
+        return open_local(url, settings=settings)
+    live = live_server(path)
+    if live is not None:
+        raise StoreError(f"{path} is already served by {live.describe()}: use it, or stop it first")
+    told: list[str] = []
+
+    def waiting(message: str) -> None:
+        other = live_server(path)
+        if other is not None:
+            raise StoreError(f"{path} is already served by {other.describe()}: use it, or stop it first")
+        if not told:
+            told.append(message)
+            log.warning(message)
+
+    return open_local(url, settings=settings, waiting=waiting)
+
+
+class _AdvertisingServer:
+    """uvicorn's server, writing ``<store>.server.json`` once it accepts connections (docs/deployment.md)."""
+
+    def __init__(self, config: Any, path: str | None, advert: Advert) -> None:
+        import uvicorn
+
+        path_, advert_ = path, advert
+
+        class Server(uvicorn.Server):
+            async def startup(self, sockets: Any = None) -> None:
+                await super().startup(sockets=sockets)
+                if path_ is not None and self.started and not self.should_exit:
+                    write_advert(path_, advert_)
+
+        self.server = Server(config)
+
+    def run(self) -> None:
+        self.server.run()
