@@ -144,7 +144,7 @@ def test_a_direct_open_of_a_served_store_is_refused_at_once(served: ServerProces
     res = cli("migrate", "--from", str(served.db), "--to", str(tmp_path / "copy.duckdb"), timeout=120)
     lines = [line for line in res.stderr.splitlines() if line.strip()]
     assert res.returncode == 1 and len(lines) == 1, res.stderr
-    assert "is held by leadstats serve (pid" in lines[0] and served.url in lines[0]
+    assert "leadstats serve (pid" in lines[0] and served.url in lines[0] and "stop the server" in lines[0]
 
 
 def test_a_file_with_no_json_line_reports_the_same_lines_remotely(served: ServerProcess, tmp_path: Path) -> None:
@@ -265,7 +265,7 @@ def test_a_second_writer_waits_for_the_first_and_says_so(tmp_path: Path) -> None
     db = str(tmp_path / "store.duckdb")
     jsonl = tmp_path / "second.jsonl"
     write_jsonl(jsonl, events("second", 300, "2026-03-02T00:00:00Z"))
-    holder = leadstats.connect(db)  # no server: this process writes the store
+    holder = leadstats.connect(db, create=True)  # no server: this process writes the store
     assert not isinstance(holder, RemoteLeadStats)
     try:
         proc = subprocess.Popen([LEADSTATS, "import", "events", str(jsonl), "--db", db],
@@ -289,7 +289,7 @@ def test_a_second_writer_waits_for_the_first_and_says_so(tmp_path: Path) -> None
 def test_a_reader_waits_for_a_writer_without_a_server(tmp_path: Path) -> None:
     """Decided: a read beside a writer process (no server) waits while it writes, then answers."""
     db = str(tmp_path / "store.duckdb")
-    holder = leadstats.connect(db)
+    holder = leadstats.connect(db, create=True)
     try:
         holder.ingest(events("r", 5, "2026-03-06T00:00:00Z"))
         report = subprocess.Popen([LEADSTATS, "report", "--from", "2026-03-06", "--to", "2026-03-07", "--format",

@@ -114,7 +114,9 @@ class _Client:
         json_body: Any = None,
         params: Any = None,
         headers: Mapping[str, str] | None = None,
+        raw: bool = False,
     ) -> Any:
+        """The JSON answer (``raw``: the body's bytes); a server error is raised as the same error."""
         import httpx
 
         for attempt in (0, 1):
@@ -143,6 +145,8 @@ class _Client:
                                               params=params, headers=self._headers(headers))
             except httpx.TransportError as exc:
                 raise StoreError(self._down(f"{type(exc).__name__}")) from None
+        if raw and response.status_code < 400:
+            return response.content
         try:
             doc = response.json()
         except ValueError:
@@ -216,6 +220,24 @@ class RemoteStore:
 
     def set_state(self, key: str, value: str) -> None:
         self._client.request("PUT", "/api/v1/store/state", json_body={"key": key, "value": value})
+
+    def delete(self, ids: list[str]) -> int:
+        return int(self._client.request("POST", "/api/v1/store/delete", json_body=ids)["deleted"])
+
+    def replace(self, batch: pa.Table) -> AppendResult:
+        doc = self._client.request("POST", "/api/v1/store/replace", content=_ipc(batch),
+                                   headers={"Content-Type": "application/vnd.apache.arrow.stream"})
+        return AppendResult(int(doc["accepted"]), int(doc["duplicates"]))
+
+    def primary_lead_ids(self, lead_ids: list[str], id_prefix: str) -> set[str]:
+        doc = self._client.request("POST", "/api/v1/store/primary-leads", json_body=lead_ids,
+                                   params={"prefix": id_prefix})
+        return set(doc["leads"])
+
+    def lead_events(self, lead_ids: list[str], id_prefix: str) -> pa.Table:
+        body = self._client.request("POST", "/api/v1/store/lead-events", json_body=lead_ids,
+                                    params={"prefix": id_prefix}, raw=True)
+        return ipc.open_stream(pa.py_buffer(body)).read_all()
 
     def count(self) -> int:
         return int(self.health().get("events", 0))

@@ -295,22 +295,30 @@ class LeadStats:
         raw = sorted(set(lead_ids))
         if not raw:
             return set()
-        lookup = getattr(self.store, "primary_lead_ids", None)
-        if lookup is None:
-            return set()
         secret = self.lead_id_secret()
         by_hash = {hash_lead_id(secret, x): x for x in raw}
-        return {by_hash[h] for h in lookup(sorted(by_hash), id_prefix) if h in by_hash}
+        return {by_hash[h] for h in self.stored_primary_leads(sorted(by_hash), id_prefix) if h in by_hash}
+
+    def stored_primary_leads(self, stored_lead_ids: Sequence[str], id_prefix: str) -> set[str]:
+        """:meth:`primary_lead_ids` for ``lead_id`` values as stored (hashed)."""
+        lookup = getattr(self.store, "primary_lead_ids", None)
+        return set(lookup(list(stored_lead_ids), id_prefix)) if lookup is not None and stored_lead_ids else set()
 
     def lead_events(self, lead_ids: Sequence[str], id_prefix: str) -> pa.Table:
         """Stored rows (store form: ``lead_id`` hashed) of these raw lead identities whose event ids start
         with ``id_prefix``."""
         raw = sorted(set(lead_ids))
-        lookup = getattr(self.store, "lead_events", None)
-        if not raw or lookup is None:
+        if not raw:
             return STORE_SCHEMA.empty_table()
         secret = self.lead_id_secret()
-        return lookup(sorted({hash_lead_id(secret, x) for x in raw}), id_prefix)
+        return self.stored_lead_events(sorted({hash_lead_id(secret, x) for x in raw}), id_prefix)
+
+    def stored_lead_events(self, stored_lead_ids: Sequence[str], id_prefix: str) -> pa.Table:
+        """:meth:`lead_events` for ``lead_id`` values as stored (hashed)."""
+        lookup = getattr(self.store, "lead_events", None)
+        if lookup is None or not stored_lead_ids:
+            return STORE_SCHEMA.empty_table()
+        return lookup(list(stored_lead_ids), id_prefix)  # type: ignore[no-any-return]
 
     def replace_rows(self, batch: pa.Table) -> AppendResult:
         """Store rows in store form (``lead_id`` already hashed) over the stored rows of the same ids."""

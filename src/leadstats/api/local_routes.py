@@ -14,7 +14,9 @@ the public API:
 - ``POST /api/v1/store/append``: already validated rows (Arrow IPC), appended with the store's dedupe;
 - ``POST /api/v1/store/stored-ids``: which of a JSON list of ids are stored;
 - ``GET|PUT /api/v1/store/state``: the small key/value state (import watermarks);
-- ``GET /api/v1/store/health``: what ``leadstats info`` prints.
+- ``GET /api/v1/store/health``: what ``leadstats info`` prints;
+- ``POST /api/v1/store/delete``, ``/replace``, ``/primary-leads``, ``/lead-events``: what the D1
+  importer's per-table exports need (remove or replace stored events, look up stored leads).
 """
 
 from __future__ import annotations
@@ -110,8 +112,49 @@ async def ingest_table(request: Request) -> Response:
 @router.post("/append")
 async def append(request: Request) -> Response:
     table = await _arrow(request)
-    result = await run_in_threadpool(request.app.state.ls.store.append, table)
+    result = await run_in_threadpool(request.app.state.ls.copy_rows, table)
     return json_response({"accepted": result.accepted, "duplicates": result.duplicates})
+
+
+@router.post("/replace")
+async def replace(request: Request) -> Response:
+    table = await _arrow(request)
+    result = await run_in_threadpool(request.app.state.ls.replace_rows, table)
+    return json_response({"accepted": result.accepted, "duplicates": result.duplicates})
+
+
+async def _json_strings(request: Request, what: str) -> list[str]:
+    try:
+        values = json.loads(await request.body())
+    except ValueError:
+        values = None
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        raise InputError(f"send a JSON list of {what}", field="body")
+    return values
+
+
+@router.post("/delete")
+async def delete(request: Request) -> Response:
+    ids = await _json_strings(request, "event ids")
+    gone = await run_in_threadpool(request.app.state.ls.delete_events, ids)
+    return json_response({"deleted": gone})
+
+
+@router.post("/primary-leads")
+async def primary_leads(request: Request, prefix: str) -> Response:
+    leads = await _json_strings(request, "stored lead ids")
+    found = await run_in_threadpool(request.app.state.ls.stored_primary_leads, leads, prefix)
+    return json_response({"leads": sorted(found)})
+
+
+@router.post("/lead-events")
+async def lead_events(request: Request, prefix: str) -> Response:
+    leads = await _json_strings(request, "stored lead ids")
+    table = await run_in_threadpool(request.app.state.ls.stored_lead_events, leads, prefix)
+    sink = pa.BufferOutputStream()
+    with ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return Response(sink.getvalue().to_pybytes(), media_type="application/vnd.apache.arrow.stream")
 
 
 @router.post("/stored-ids")
@@ -122,14 +165,13 @@ async def stored_ids(request: Request) -> Response:
         raise InputError("send a JSON list of event ids", field="body") from None
     if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
         raise InputError("send a JSON list of event ids", field="body")
-    store = request.app.state.ls.store
-    found = await run_in_threadpool(store.stored_ids, ids)
+    found = await run_in_threadpool(request.app.state.ls.stored_ids, ids)
     return json_response({"stored": sorted(found)})
 
 
 @router.get("/state")
 async def get_state(request: Request, key: str) -> Response:
-    value = await run_in_threadpool(request.app.state.ls.store.get_state, key)
+    value = await run_in_threadpool(request.app.state.ls.get_state, key)
     return json_response({"key": key, "value": value})
 
 
@@ -141,7 +183,7 @@ async def set_state(request: Request) -> Response:
         doc = None
     if not isinstance(doc, dict) or not isinstance(doc.get("key"), str) or not isinstance(doc.get("value"), str):
         raise InputError('send {"key": "...", "value": "..."}', field="body")
-    await run_in_threadpool(request.app.state.ls.store.set_state, doc["key"], doc["value"])
+    await run_in_threadpool(request.app.state.ls.set_state, doc["key"], doc["value"])
     return json_response({"key": doc["key"], "value": doc["value"]})
 
 

@@ -41,7 +41,10 @@ def parse_url(url: str) -> StoreURL:
 
 
 def local_path(url: str) -> str | None:
-    """The file or directory a local store URL names (DuckDB, chDB), or None (servers, memory)."""
+    """The file or directory a local store URL names (DuckDB, chDB), or None (servers, memory, and a
+    ``leadstats serve`` URL, which the service connects to as a client: docs/deployment.md)."""
+    if str(url).strip().startswith(("http://", "https://")):
+        return None
     parsed = parse_url(url)
     if parsed.scheme in ("duckdb", "chdb") and parsed.path not in ("", ":memory:"):
         return parsed.path
