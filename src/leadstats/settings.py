@@ -28,6 +28,11 @@ class Settings:
     llm_model: str | None = None
     llm_api_key: str | None = field(default=None, repr=False)
     k_anonymity: int = 5
+    # security (docs/security.md): Host names served, proxies whose X-Forwarded-For is trusted,
+    # seconds a client gets to send a request's headers
+    allowed_hosts: tuple[str, ...] = ()
+    forwarded_allow_ips: tuple[str, ...] = ()
+    header_timeout_seconds: float = 10.0
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -51,4 +56,7 @@ class Settings:
             llm_model=get("LLM_MODEL"),
             llm_api_key=get("LLM_API_KEY"),
             k_anonymity=int(get("K_ANONYMITY") or 5),
+            allowed_hosts=_csv(get("ALLOWED_HOSTS")),
+            forwarded_allow_ips=_csv(get("FORWARDED_ALLOW_IPS")),
+            header_timeout_seconds=float(get("HEADER_TIMEOUT_SECONDS") or 10.0),
         )

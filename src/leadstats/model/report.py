@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from ..errors import QueryError
 from .country import country_code
+from .csv_safety import safe_row
 from .schema import (
     BUCKET_ALIASES,
     BUCKETS,
@@ -306,13 +307,5 @@ class ReportResult:
         writer.writerows(_csv_row(row, self.columns) for row in self.rows)
 
 
-def _csv_cell(value: Any) -> Any:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return value
-
-
 def _csv_row(row: Mapping[str, Any], columns: Iterable[str]) -> list[Any]:
-    return [_csv_cell(row.get(c)) for c in columns]
+    return safe_row(row.get(c) for c in columns)  # formula-safe cells (model/csv_safety.py)
