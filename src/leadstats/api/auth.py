@@ -94,9 +94,11 @@ def client_key(address: str) -> str:
         ip = ipaddress.ip_address(address)
     except ValueError:
         return f"client:{address}"
-    if ip.version == 6 and ip.ipv4_mapped is None:
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return f"client:{ip.ipv4_mapped}"
         return f"client:{ipaddress.ip_network(f'{ip}/64', strict=False)}"
-    return f"client:{ip.ipv4_mapped or ip}"
+    return f"client:{ip}"
 
 
 class Authenticator:

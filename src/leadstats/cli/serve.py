@@ -82,6 +82,7 @@ def run_server(
 
     from ..api import create_app
     from ..api.observability import configure_logging
+    from ..api.transport import uvicorn_options
 
     settings = Settings.from_env()
     check_serve_config(settings, host, insecure_local)
@@ -103,6 +104,7 @@ def run_server(
             server_header=False,
             timeout_graceful_shutdown=shutdown_timeout,
             lifespan="on",
+            **uvicorn_options(ls.settings),  # forwarded headers, header timeout (api/transport.py)
         )
         previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
         try:
