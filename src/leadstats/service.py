@@ -32,23 +32,29 @@ class IngestResult:
     accepted: int = 0
     duplicates: int = 0
     rejected: list[RecordError] = field(default_factory=list)
+    redacted: int = 0  # good records with a value replaced by the PII marker (ingest/pii.py)
 
-    def add(self, appended: AppendResult, errors: Sequence[RecordError] = ()) -> None:
+    def add(self, appended: AppendResult, errors: Sequence[RecordError] = (), redacted: int = 0) -> None:
         self.accepted += appended.accepted
         self.duplicates += appended.duplicates
         self.rejected.extend(errors)
+        self.redacted += redacted
 
     def add_result(self, other: IngestResult) -> None:
         self.accepted += other.accepted
         self.duplicates += other.duplicates
         self.rejected.extend(other.rejected)
+        self.redacted += other.redacted
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        doc: dict[str, Any] = {
             "accepted": self.accepted,
             "duplicates": self.duplicates,
             "rejected": [e.to_dict() for e in self.rejected],
         }
+        if self.redacted:
+            doc["redacted"] = self.redacted
+        return doc
 
 
 class LeadStats:
@@ -128,13 +134,13 @@ class LeadStats:
         """Validate and store JSON object texts; ``rows`` numbers them for error messages."""
         checked = self.validator.validate_json_lines(lines, rows)
         result = IngestResult()
-        result.add(self.store.append(checked.good), checked.errors)
+        result.add(self.store.append(checked.good), checked.errors, checked.redacted)
         return result
 
     def ingest_table(self, table: pa.Table, rows: pa.Array | None = None) -> IngestResult:
         checked = self.validator.validate(table, rows)
         result = IngestResult()
-        result.add(self.store.append(checked.good), checked.errors)
+        result.add(self.store.append(checked.good), checked.errors, checked.redacted)
         return result
 
     # -- lifecycle -------------------------------------------------------------------------------

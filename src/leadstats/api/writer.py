@@ -31,7 +31,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -74,11 +74,13 @@ class _Checked:
     counts: list[int]
     errors: list[list[RecordError]]
     events: int
+    redacted: list[int] = field(default_factory=list)  # per request: records with a PII value replaced
 
     def split(self) -> list[_Checked]:
         out, start = [], 0
-        for p, count, errs in zip(self.pending, self.counts, self.errors, strict=True):
-            out.append(_Checked([p], self.good.slice(start, count), [count], [errs], len(p.lines)))
+        redacted = self.redacted or [0] * len(self.pending)
+        for p, count, errs, red in zip(self.pending, self.counts, self.errors, redacted, strict=True):
+            out.append(_Checked([p], self.good.slice(start, count), [count], [errs], len(p.lines), [red]))
             start += count
         return out
 
@@ -212,7 +214,10 @@ class GroupCommitWriter:
         counts = [size - len(errs) for size, errs in zip(sizes, errors, strict=True)]
         if result.good.num_rows != sum(counts):  # the attribution below relies on it
             raise StoreError(f"validator returned {result.good.num_rows} rows for {sum(counts)} good records")
-        return _Checked(group, result.good, counts, errors, sum(sizes))
+        redacted = [0] * len(group)
+        for row in result.redacted_rows:
+            redacted[bisect.bisect_right(offsets, row) - 1] += 1
+        return _Checked(group, result.good, counts, errors, sum(sizes), redacted)
 
     # -- stage 2: commit -------------------------------------------------------------------------
     def _commit_loop(self, checked: queue.Queue[Any]) -> None:
@@ -239,7 +244,8 @@ class GroupCommitWriter:
                 self._commit_and_answer(part)
             return
         self.commits += 1
-        for p, result in zip(group.pending, results, strict=True):
+        for p, result, red in zip(group.pending, results, group.redacted or [0] * len(results), strict=True):
+            result.redacted = red
             p.future.set_result(result)
         if self.on_commit is not None:
             self.on_commit(
@@ -328,4 +334,5 @@ def _merge(parts: list[_Checked]) -> _Checked:
         [c for part in parts for c in part.counts],
         [e for part in parts for e in part.errors],
         sum(part.events for part in parts),
+        [r for part in parts for r in (part.redacted or [0] * len(part.pending))],
     )
