@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 
 from ..model.country import country_code
 from .pii import DIMENSIONS as PII_DIMENSIONS
-from .pii import REDACTED, pii_sql
+from .pii import REDACTED, maybe_pii_sql, pii_sql
 from ..model.schema import (
     ENGAGEMENT_LABELS,
     EVENT_COLUMNS,
@@ -215,7 +215,7 @@ class Validator:
         sql = f"""
 SELECT __row,
   CASE WHEN __perr IS NOT NULL THEN __perr
-       WHEN len(__keys) <> len(list_distinct(__keys))
+       WHEN CASE WHEN len(__keys) = list_count(__t) THEN false ELSE len(__keys) <> list_unique(__keys) END
          THEN 'record' || chr(9) || 'has the key "' || list_filter(__keys, lambda k, i: list_position(__keys, k) < i)[1]
               || '" more than once'
        {type_checks} END AS __perr,
@@ -223,7 +223,7 @@ SELECT __row,
   SELECT __row, __perr,
     CASE WHEN __perr IS NULL THEN json_extract_string(line, [{paths}]) END AS __v,
     CASE WHEN __perr IS NULL THEN json_type(line, [{paths}]) END AS __t,
-    CASE WHEN __perr IS NULL THEN json_keys(line) END AS __keys
+    CASE WHEN __perr IS NULL THEN json_keys(line) END AS __keys  -- more keys than known fields present: look
   FROM (
     SELECT __row, line,
       CASE WHEN NOT json_valid(line) THEN 'record' || chr(9) || 'is not valid JSON'
@@ -239,7 +239,11 @@ SELECT __row,
             else f'c."{name}"'
             for name in STRING_FIELDS
         )
-        pii_flags = ", ".join(f'{pii_sql(f"s.{_ident(name)}")} AS "__pii_{name}"' for name in PII_DIMENSIONS)
+        pii_maybe = maybe_pii_sql([f"s.{_ident(name)}" for name in PII_DIMENSIONS])
+        pii_flags = ", ".join(
+            f'CASE WHEN __pii_maybe THEN {pii_sql(f"t.{_ident(name)}")} ELSE false END AS "__pii_{name}"'
+            for name in PII_DIMENSIONS
+        )
         sql = f"""
 WITH s AS ({source_sql}),
 t AS (
@@ -248,9 +252,9 @@ t AS (
          coalesce(regexp_full_match(s.occurred_at, '{_ISO_WITH_OFFSET}'), false) AS __ts_aware,
          CAST(TRY_CAST(replace(s.occurred_at, ',', '.') AS TIMESTAMPTZ) AS TIMESTAMP) AS __ts,
          replace(replace(s.engagement_label, '_', ' '), '  ', ' ') AS __el, s.vpn AS __vpn,
-         s.suspicion_score AS __ss, s.weight AS __w, {pii_flags}
+         s.suspicion_score AS __ss, s.weight AS __w, {pii_maybe} AS __pii_maybe
   FROM s),
-c AS (SELECT t.* REPLACE (__et AS event_type), {_checks_sql()} AS __err FROM t)
+c AS (SELECT t.* REPLACE (__et AS event_type), {_checks_sql()} AS __err, {pii_flags} FROM t)
 SELECT c.__row, c.__err, c.event_id, c.event_type, c.__ts AS occurred_at,
        {strings},
        CASE lower(c.__el) {labels_case} END AS engagement_label,
