@@ -67,9 +67,7 @@ def test_forwarded_for_does_not_dodge_the_rate_limit(server: ServerProcess) -> N
     with httpx.Client(base_url=server.url, timeout=60.0) as client:
         for i in range(900):
             fake = f"10.{i // 65536 % 256}.{i // 256 % 256}.{i % 256}"
-            resp = client.get(
-                "/api/v1/schema", headers={"Authorization": f"Bearer guess-{i}", "X-Forwarded-For": fake}
-            )
+            resp = client.get("/api/v1/schema", headers={"Authorization": f"Bearer guess-{i}", "X-Forwarded-For": fake})
             statuses.append(resp.status_code)
     assert set(statuses) <= {401, 429}
     assert statuses.count(401) < 200 and statuses.count(429) > 700

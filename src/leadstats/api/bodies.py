@@ -1,10 +1,11 @@
 """Turning an ingest request body into one JSON text per event, before validation.
 
 A body is either a JSON array of event objects (``application/json``, the default) or JSON Lines
-(``application/x-ndjson``: one object per non-empty line); any other Content-Type is a 415. The array is split by DuckDB's JSON reader
-(C++, releases the GIL: about 5x faster than ``json.loads`` + ``json.dumps`` per element), so the event
-loop stays free while a 5 MiB body is cut up. Each element's text then goes through the one validator
-(``leadstats.ingest.validate``), which rejects non-object elements one by one.
+(``application/x-ndjson``: one object per non-empty line); any other Content-Type is a 415. The array
+is split by DuckDB's JSON reader (C++, releases the GIL: about 5x faster than ``json.loads`` +
+``json.dumps`` per element), so the event loop stays free while a 5 MiB body is cut up. Each element's
+text then goes through the one validator (``leadstats.ingest.validate``), which rejects non-object
+elements one by one.
 """
 
 from __future__ import annotations

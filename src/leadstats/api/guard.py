@@ -87,9 +87,9 @@ def host_allowed(host_header: str, allowed: Iterable[str], server_host: str | No
         return not (server_host and is_loopback_host(server_host)) or is_loopback_host(name)
     for rule in rules:
         r_name, r_port = _split_host(rule)
-        if r_name == "*" or r_name == name or (r_name.startswith("*.") and name.endswith(r_name[1:])):
-            if r_port is None or r_port == port:
-                return True
+        named = r_name == "*" or r_name == name or (r_name.startswith("*.") and name.endswith(r_name[1:]))
+        if named and (r_port is None or r_port == port):
+            return True
     return False
 
 

@@ -18,8 +18,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..model.country import country_code
-from .pii import DIMENSIONS as PII_DIMENSIONS
-from .pii import REDACTED, maybe_pii_sql, pii_sql
 from ..model.schema import (
     ENGAGEMENT_LABELS,
     EVENT_COLUMNS,
@@ -30,6 +28,8 @@ from ..model.schema import (
     STRING_FIELDS,
     TRUE_WORDS,
 )
+from .pii import DIMENSIONS as PII_DIMENSIONS
+from .pii import REDACTED, maybe_pii_sql, pii_sql
 
 # DuckDB 2 warns that Arrow output from execute() copies; for one statement per batch the copy is
 # cheaper than the relation API's per-call overhead (measured: 21 ms vs 48 ms for 1,000 rows).
@@ -125,7 +125,7 @@ CASE
   WHEN NOT __ts_aware AND TRY_CAST(__ts_raw AS TIMESTAMP) IS NOT NULL
     THEN 'occurred_at' || chr(9) || 'has no timezone (' || __ts_raw || '): add Z or an offset such as +05:30'
   WHEN __ts_aware AND NOT regexp_matches(__ts_raw, '{_VALID_OFFSET}')
-    THEN 'occurred_at' || chr(9) || 'has an impossible UTC offset (' || __ts_raw || '): offsets run from -18:00 to +18:00'
+    THEN 'occurred_at' || chr(9) || 'has an impossible UTC offset (' || __ts_raw || '): offsets run -18:00..+18:00'
   WHEN NOT __ts_aware OR __ts IS NULL
     THEN 'occurred_at' || chr(9) || 'is not an ISO 8601 instant: ' || __ts_raw
   WHEN __ts < TIMESTAMP '1970-01-01' OR __ts >= TIMESTAMP '2200-01-01'

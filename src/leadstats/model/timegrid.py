@@ -126,7 +126,7 @@ def _parse_bound(value: object, tz: ZoneInfo, field: str) -> int:
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=tz)
     elif abs(dt.utcoffset() or timedelta(0)) > timedelta(hours=18):  # same bound as ingest (ingest/validate.py)
-        raise QueryError(f"{field}: {value!r} has an impossible UTC offset (offsets run from -18:00 to +18:00)", field=field)
+        raise QueryError(f"{field}: {value!r} has an impossible UTC offset (offsets run -18:00..+18:00)", field=field)
     return to_us(dt)
 
 
