@@ -594,7 +594,7 @@ def test_insights_panel_loads_when_scrolled_to(page: Any, servers: dict[str, Ser
     assert not [u for u in requested if "/api/v1/insights/" in u]  # never in the way of the first render
     page.locator("#insights").scroll_into_view_if_needed()
     page.wait_for_function(
-        "document.querySelectorAll('#insights .insight[data-state=ready]').length === 4", timeout=30_000
+        "() => document.querySelectorAll('#insights .insight[data-state=ready]').length === 4", timeout=30_000
     )
     focus = server.get("/api/v1/insights/focus", [("tz", TZ), ("limit", "5")]).json()
     shown = page.eval_on_selector_all('[data-insight="focus"] li', "lis => lis.map(li => li.textContent.trim())")
