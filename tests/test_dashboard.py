@@ -147,6 +147,8 @@ def page(browser: Any) -> Iterator[Any]:
     pg = context.new_page()
     errors: list[str] = []
     pg.on("pageerror", lambda exc: errors.append(str(exc)))
+    # the server's Content-Security-Policy (docs/security.md) must not block anything the dashboard does
+    pg.on("console", lambda msg: errors.append(msg.text) if "Content Security Policy" in msg.text else None)
     yield pg
     context.close()
     assert not errors, f"JavaScript errors: {errors}"
