@@ -223,7 +223,8 @@ SELECT __row,
   SELECT __row, __perr,
     CASE WHEN __perr IS NULL THEN json_extract_string(line, [{paths}]) END AS __v,
     CASE WHEN __perr IS NULL THEN json_type(line, [{paths}]) END AS __t,
-    CASE WHEN __perr IS NULL THEN json_keys(line) END AS __keys  -- more keys than known fields present: look
+    CASE WHEN __perr IS NULL THEN json_keys(line) END AS __keys  -- searched for duplicates only when
+      -- there are more keys than known fields present (list_unique is the costly part)
   FROM (
     SELECT __row, line,
       CASE WHEN NOT json_valid(line) THEN 'record' || chr(9) || 'is not valid JSON'
