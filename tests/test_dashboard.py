@@ -147,6 +147,8 @@ def page(browser: Any) -> Iterator[Any]:
     pg = context.new_page()
     errors: list[str] = []
     pg.on("pageerror", lambda exc: errors.append(str(exc)))
+    # the server's Content-Security-Policy (docs/security.md) must not block anything the dashboard does
+    pg.on("console", lambda msg: errors.append(msg.text) if "Content Security Policy" in msg.text else None)
     yield pg
     context.close()
     assert not errors, f"JavaScript errors: {errors}"
@@ -594,7 +596,7 @@ def test_insights_panel_loads_when_scrolled_to(page: Any, servers: dict[str, Ser
     assert not [u for u in requested if "/api/v1/insights/" in u]  # never in the way of the first render
     page.locator("#insights").scroll_into_view_if_needed()
     page.wait_for_function(
-        "document.querySelectorAll('#insights .insight[data-state=ready]').length === 4", timeout=30_000
+        "() => document.querySelectorAll('#insights .insight[data-state=ready]').length === 4", timeout=30_000
     )
     focus = server.get("/api/v1/insights/focus", [("tz", TZ), ("limit", "5")]).json()
     shown = page.eval_on_selector_all('[data-insight="focus"] li', "lis => lis.map(li => li.textContent.trim())")

@@ -53,23 +53,29 @@ class IngestResult:
     accepted: int = 0
     duplicates: int = 0
     rejected: list[RecordError] = field(default_factory=list)
+    redacted: int = 0  # good records with a value replaced by the PII marker (ingest/pii.py)
 
-    def add(self, appended: AppendResult, errors: Sequence[RecordError] = ()) -> None:
+    def add(self, appended: AppendResult, errors: Sequence[RecordError] = (), redacted: int = 0) -> None:
         self.accepted += appended.accepted
         self.duplicates += appended.duplicates
         self.rejected.extend(errors)
+        self.redacted += redacted
 
     def add_result(self, other: IngestResult) -> None:
         self.accepted += other.accepted
         self.duplicates += other.duplicates
         self.rejected.extend(other.rejected)
+        self.redacted += other.redacted
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        doc: dict[str, Any] = {
             "accepted": self.accepted,
             "duplicates": self.duplicates,
             "rejected": [e.to_dict() for e in self.rejected],
         }
+        if self.redacted:
+            doc["redacted"] = self.redacted
+        return doc
 
 
 class LeadStats:
@@ -210,7 +216,7 @@ class LeadStats:
         """Step 1 for columns: validate, hash ``lead_id``; ``rows`` numbers the records (default 1-based)."""
         result = self.validator.validate(table, rows)
         good = self._hashed(result.good)
-        return CheckedBatch(good, [good.num_rows], [result.errors], [table.num_rows])
+        return CheckedBatch(good, [good.num_rows], [result.errors], [table.num_rows], [result.redacted])
 
     def commit(self, checked: CheckedBatch) -> list[IngestResult]:
         """Step 2: first occurrence per id, stored-id check, one append; one result per part."""
@@ -219,7 +225,7 @@ class LeadStats:
             new = first_mask(good.column("event_id"))
             repeated = int((~new).sum())
             appended = self.store.append(good if not repeated else good.filter(pa.array(new)))
-            return [IngestResult(appended.accepted, appended.duplicates + repeated, errors[0])]
+            return [IngestResult(appended.accepted, appended.duplicates + repeated, errors[0], checked.redacted_in(0))]
         ids = good.column("event_id")
         new = first_mask(ids)
         existing = self.store.stored_ids(ids.to_pylist()) if good.num_rows else set()
@@ -236,8 +242,8 @@ class LeadStats:
                 accepted[i] -= take
                 shortfall -= take
         return [
-            IngestResult(int(acc), count - int(acc), errs)
-            for acc, count, errs in zip(accepted, counts, errors, strict=True)
+            IngestResult(int(acc), count - int(acc), errs, checked.redacted_in(i))
+            for i, (acc, count, errs) in enumerate(zip(accepted, counts, errors, strict=True))
         ]
 
     def warm_up(self) -> None:

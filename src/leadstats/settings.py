@@ -81,6 +81,11 @@ class Settings:
     sync_d1_prefix: str = "d1"
     sync_d1_mapping: str | None = None
     server_token: str | None = field(default=None, repr=False)  # for --db http(s)://HOST:PORT (both scopes)
+    # security (docs/security.md): Host names served, proxies whose X-Forwarded-For is trusted,
+    # seconds a client gets to send a request's headers
+    allowed_hosts: tuple[str, ...] = ()
+    forwarded_allow_ips: tuple[str, ...] = ()
+    header_timeout_seconds: Annotated[float, Field(gt=0)] = 10.0
     # Cloudflare clients (AE SQL API backend, D1 REST source): one base, one token, one retry policy
     cloudflare_api_token: str | None = field(default=None, repr=False)
     cloudflare_account_id: str | None = None
@@ -142,6 +147,9 @@ class Settings:
             sync_d1_prefix=get("SYNC_D1_PREFIX"),
             sync_d1_mapping=get("SYNC_D1_MAPPING"),
             server_token=get("SERVER_TOKEN"),
+            allowed_hosts=_csv(get("ALLOWED_HOSTS")),
+            forwarded_allow_ips=_csv(get("FORWARDED_ALLOW_IPS")),
+            header_timeout_seconds=get("HEADER_TIMEOUT_SECONDS"),
             cloudflare_api_token=(env.get("CLOUDFLARE_API_TOKEN") or "").strip() or None,
             cloudflare_account_id=(env.get("CLOUDFLARE_ACCOUNT_ID") or "").strip() or None,
             cloudflare_api_base=get("CLOUDFLARE_API_BASE"),

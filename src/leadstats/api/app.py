@@ -13,12 +13,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 
 from .. import __version__
 from ..errors import AuthError, LeadStatsError
 from ..service import LeadStats
 from ..settings import Settings
 from .auth import Authenticator
+from .guard import GuardMiddleware
 from .insights_routes import digest_schedule
 from .insights_routes import router as insights_router
 from .observability import Metrics, ObservabilityMiddleware
@@ -48,20 +50,54 @@ Auth: `Authorization: Bearer <token>`. Ingest tokens (`LEADSTATS_INGEST_TOKENS`)
 See docs/http-api.md for curl examples and the Cloudflare Worker snippet."""
 
 
+_TYPE_TAGS = frozenset({"str", "int", "float", "bool", "none", "list", "dict", "function-after", "function-before"})
+
+
+def _where(loc: list[Any]) -> tuple[str | None, str]:
+    """(the contract's field name, a readable path) from a pydantic location such as
+    ``('body', 'dimensions', 'list[str]')`` or ``('body', 'date_range', 0)``: union-member tags
+    (``list[str]``) are dropped, list indices kept (``date_range[0]``)."""
+    if len(loc) < 2:
+        return (str(loc[0]) if loc else None), ""
+    field = str(loc[1])
+    path = field
+    for part in loc[2:]:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif "[" not in str(part) and str(part).lower() not in _TYPE_TAGS:
+            path += f".{part}"
+    return field, path
+
+
 def _validation_message(exc: RequestValidationError) -> tuple[str, str | None, bool]:
-    """(message, field, body_unparseable) for FastAPI's parameter/body validation errors."""
+    """(message, field, body_unparseable) for FastAPI's parameter/body validation errors; ``field`` is
+    the parameter or top-level body field as the contract names it (``dimensions``, ``date_range``)."""
     errors = list(exc.errors())
     if not errors:
         return "invalid request", None, False
     first = errors[0]
-    loc = [str(p) for p in first.get("loc", ())]
-    where = loc[0] if loc else ""
-    name = loc[-1] if len(loc) > 1 else (loc[0] if loc else None)
     if first.get("type") == "json_invalid":
         return "request body is not valid JSON", "body", True
-    text = f"{where} {'.'.join(loc[1:])}: {first.get('msg', 'invalid')}".strip()
-    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-    return text + more, name, False
+    loc = list(first.get("loc", ()))
+    where = str(loc[0]) if loc else ""
+    field, path = _where(loc)
+    same = [e for e in errors if _where(list(e.get("loc", ())))[0] == field]
+    words = " or ".join(dict.fromkeys(str(e.get("msg", "invalid")) for e in same))
+    text = f"{where} {path}: {words}".replace(" :", ":").strip()
+    rest = len(errors) - len(same)
+    more = f" (and {rest} more)" if rest else ""
+    return text + more, field, False
+
+
+_UNPARSEABLE_BODY = "There was an error parsing the body"  # FastAPI's words for a non-UTF-8 or too-deep body
+
+
+async def handle_disconnect(request: Request, exc: Exception) -> Response:
+    """A client that left mid-upload: nothing to answer. Status 499 (nginx's "client closed request")
+    goes to the access log and ``leadstats_http_requests_total``; no traceback, not a 500."""
+    return json_response(
+        {"error": {"code": "client_closed_request", "message": "the client disconnected", "field": None}}, 499
+    )
 
 
 async def handle_error(request: Request, exc: Exception) -> Response:
@@ -88,6 +124,12 @@ async def handle_error(request: Request, exc: Exception) -> Response:
             "message": detail,
             "field": "body" if status == 413 else None,
         }
+        if status == 400 and detail == _UNPARSEABLE_BODY:
+            body = {
+                "code": "invalid_input",
+                "message": "request body is not valid JSON: not UTF-8, or nested too deeply",
+                "field": "body",
+            }
         headers.update(exc.headers or {})
     else:
         log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
@@ -151,6 +193,8 @@ def create_app(ls: LeadStats, settings: Settings | None = None, *, insecure_loca
     app.state.lifespan_hooks = []
     for exc_type in (LeadStatsError, RequestValidationError, HTTPException, Exception):
         app.add_exception_handler(exc_type, handle_error)
+    app.add_exception_handler(ClientDisconnect, handle_disconnect)
+    app.add_middleware(GuardMiddleware, allowed_hosts=settings.allowed_hosts, docs_url=app.docs_url)
     app.add_middleware(ObservabilityMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes)
     app.include_router(router)
     app.include_router(insights_router)  # /api/v1/insights/* (docs/insights.md)

@@ -6,7 +6,9 @@
   so timing says nothing about which or how much matched) and never logged: logs name a token by
   its scope and position (``read#0``).
 - Rate limit: a token bucket per token holding ``rate_limit_per_minute`` requests and refilling at
-  that rate; failed authentications are limited per client address, so guessing tokens is slow too.
+  that rate; failed authentications are limited per client address (IPv6 per /64), so guessing tokens
+  is slow too. The client address is the socket's peer: ``X-Forwarded-For`` counts only when the server
+  trusts the proxy it came from (``LEADSTATS_FORWARDED_ALLOW_IPS``, none by default).
   Beyond it: 429 with ``Retry-After`` seconds. ``0`` disables the limit.
 - With no tokens configured and ``insecure_local`` set, every request is allowed (the CLI only allows
   that on a loopback address); with no tokens and no ``insecure_local`` everything protected is 401.
@@ -15,9 +17,11 @@
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import math
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -48,13 +52,21 @@ class Principal:
 
 
 class RateLimiter:
-    """Token buckets: ``per_minute`` requests of burst, refilled continuously at ``per_minute``/60 per s."""
+    """Token buckets: ``per_minute`` requests of burst, refilled continuously at ``per_minute``/60 per s.
+
+    Memory is bounded by ``max_keys`` buckets kept in least-recently-used order: a new key past the bound
+    forgets only the bucket touched longest ago (by then usually refilled, so forgetting it changes
+    nothing), never every bucket, so rotating client addresses cannot reset the others' limits.
+    """
 
     def __init__(self, per_minute: int, max_keys: int = 10_000) -> None:
         self.per_minute = per_minute
         self.max_keys = max_keys
-        self._buckets: dict[str, tuple[float, float]] = {}
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
         self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._buckets)
 
     def hit(self, key: str) -> None:
         """Take one request from ``key``'s bucket or raise RateLimited with the seconds to wait."""
@@ -65,13 +77,28 @@ class RateLimiter:
         with self._lock:
             tokens, last = self._buckets.get(key, (float(self.per_minute), now))
             tokens = min(float(self.per_minute), tokens + (now - last) * rate)
+            if key not in self._buckets:
+                while len(self._buckets) >= self.max_keys:
+                    self._buckets.popitem(last=False)  # the least recently used bucket only
+            self._buckets[key] = (tokens if tokens < 1.0 else tokens - 1.0, now)
+            self._buckets.move_to_end(key)
             if tokens < 1.0:
-                self._buckets[key] = (tokens, now)
                 wait = max(1, math.ceil((1.0 - tokens) / rate))
                 raise RateLimited(f"rate limit of {self.per_minute} requests per minute exceeded", retry_after=wait)
-            if len(self._buckets) >= self.max_keys and key not in self._buckets:
-                self._buckets.clear()  # bounded memory; forgetting buckets only ever lets requests through
-            self._buckets[key] = (tokens - 1.0, now)
+
+
+def client_key(address: str) -> str:
+    """The rate-limit key of a client address: IPv6 clients by their /64 (one host usually holds a
+    whole /64, so rotating inside it must not give fresh buckets), IPv4 by address."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return f"client:{address}"
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return f"client:{ip.ipv4_mapped}"
+        return f"client:{ipaddress.ip_network(f'{ip}/64', strict=False)}"
+    return f"client:{ip}"
 
 
 class Authenticator:
@@ -108,7 +135,7 @@ class Authenticator:
         else:
             match = self._match(presented) if presented else None
             if match is None:
-                self.limiter.hit(f"client:{client}")
+                self.limiter.hit(client_key(client))
                 what = "missing" if not presented else "not valid"
                 raise AuthError(f"bearer token {what}: send Authorization: Bearer <token>", field="authorization")
             scopes, label = match

@@ -1,10 +1,11 @@
 """Turning an ingest request body into one JSON text per event, before validation.
 
 A body is either a JSON array of event objects (``application/json``, the default) or JSON Lines
-(``application/x-ndjson``: one object per non-empty line). The array is split by DuckDB's JSON reader
-(C++, releases the GIL: about 5x faster than ``json.loads`` + ``json.dumps`` per element), so the event
-loop stays free while a 5 MiB body is cut up. Each element's text then goes through the one validator
-(``leadstats.ingest.validate``), which rejects non-object elements one by one.
+(``application/x-ndjson``: one object per non-empty line); any other Content-Type is a 415. The array
+is split by DuckDB's JSON reader (C++, releases the GIL: about 5x faster than ``json.loads`` +
+``json.dumps`` per element), so the event loop stays free while a 5 MiB body is cut up. Each element's
+text then goes through the one validator (``leadstats.ingest.validate``), which rejects non-object
+elements one by one.
 """
 
 from __future__ import annotations
@@ -75,11 +76,32 @@ class _Connections:
 _connections = _Connections()
 
 
+class UnsupportedMediaType(InputError):
+    """An ingest body sent as something other than JSON or JSON Lines (415)."""
+
+    code = "unsupported_media_type"
+    http_status = 415
+
+
 def is_ndjson(content_type: str | None) -> bool:
-    """True for the JSON Lines media types (``application/x-ndjson`` and friends)."""
+    """True for the JSON Lines media types (``application/x-ndjson`` and friends), False for
+    ``application/json`` or no Content-Type; any other type (``text/plain``, form posts: what a
+    cross-site page can send without CORS) is refused with 415.
+
+    >>> is_ndjson("application/x-ndjson; charset=utf-8"), is_ndjson("application/json"), is_ndjson(None)
+    (True, False, False)
+    """
     if not content_type:
         return False
-    return content_type.split(";", 1)[0].strip().lower() in NDJSON_TYPES
+    kind = content_type.split(";", 1)[0].strip().lower()
+    if kind in NDJSON_TYPES:
+        return True
+    if kind == "application/json":
+        return False
+    raise UnsupportedMediaType(
+        f"Content-Type {kind or content_type!r} is not accepted: send application/json or application/x-ndjson",
+        field="content-type",
+    )
 
 
 def _json_error(text: str) -> str:

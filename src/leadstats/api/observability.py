@@ -7,6 +7,8 @@ Metrics (``GET /metrics``, read scope) live in a registry per app, so several ap
   ``leadstats_http_request_duration_seconds{method,route}``: ``route`` is the route template
   (``/api/v1/report``), never the raw path, so label cardinality stays bounded;
 - ``leadstats_ingested_events_total{result="accepted|duplicate|rejected"}``;
+- ``leadstats_ingest_redacted_values_total{field}``: e-mail/phone-shaped values stored as ``[redacted]``;
+- status ``499`` in ``leadstats_http_requests_total``: the client disconnected before the answer;
 - ``leadstats_ingest_commits_total``, ``leadstats_ingest_commit_requests`` /
   ``leadstats_ingest_commit_events`` / ``leadstats_ingest_commit_seconds`` (group-commit histograms),
   ``leadstats_ingest_queue_events``;
@@ -23,14 +25,17 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ..ingest.pii import DIMENSIONS as PII_DIMENSIONS
 from ..service import LeadStats
 from .auth import principal_label
 from .writer import CommitStats, GroupCommitWriter
@@ -91,6 +96,7 @@ class Metrics:
         def reader(key: str) -> Callable[[], float]:
             return lambda: health(key)
 
+        self.registry.register(_RedactionCollector(ls))
         for name, key, text in (
             ("leadstats_store_size_bytes", "size_bytes", "Store file size in bytes"),
             ("leadstats_store_events", "events", "Events stored (sum of weights)"),
@@ -109,6 +115,25 @@ class Metrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class _RedactionCollector(Collector):
+    """``leadstats_ingest_redacted_values_total{field}``: dimension values replaced by the PII marker
+    (ingest/pii.py) since start, read from the service's validator at scrape time."""
+
+    def __init__(self, ls: LeadStats) -> None:
+        self.ls = ls
+
+    def collect(self) -> Iterable[Metric]:
+        family = CounterMetricFamily(
+            "leadstats_ingest_redacted_values",
+            "Dimension values shaped like an e-mail or phone number, stored as [redacted]",
+            labels=["field"],
+        )
+        totals = dict(self.ls.validator.redacted_totals)
+        for name in PII_DIMENSIONS:
+            family.add_metric([name], float(totals.get(name, 0)))
+        yield family
 
 
 class ObservabilityMiddleware:

@@ -175,6 +175,9 @@ class IngestResponse(BaseModel):
     accepted: int
     duplicates: int
     rejected: list[RejectedEvent]
+    redacted: int | None = Field(
+        None, description="Accepted records with an e-mail- or phone-shaped value replaced by [redacted] (absent: 0)"
+    )
 
 
 class Change(BaseModel):

@@ -90,6 +90,7 @@ def run_server(
     from ..api.local_routes import attach_local
     from ..api.observability import configure_logging
     from ..api.schedules import build_scheduler
+    from ..api.transport import uvicorn_options
 
     settings = cli_settings()
     check_serve_config(settings, host, insecure_local)
@@ -136,6 +137,7 @@ def run_server(
             server_header=False,
             timeout_graceful_shutdown=shutdown_timeout,
             lifespan="on",
+            **uvicorn_options(ls.settings),  # forwarded headers, header timeout (api/transport.py)
         )
         previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
         # a shared ClickHouse table: this server is its one ingest process; direct writers are refused

@@ -96,6 +96,10 @@ class CheckedBatch:
     counts: list[int]
     errors: list[list[RecordError]]
     sizes: list[int] = field(default_factory=list)
+    redacted: list[int] = field(default_factory=list)  # per part: good records with a PII value replaced
+
+    def redacted_in(self, part: int) -> int:
+        return self.redacted[part] if self.redacted else 0
 
     @property
     def parts(self) -> int:
@@ -108,8 +112,8 @@ class CheckedBatch:
     def split(self) -> list[CheckedBatch]:
         """One batch per part (to retry a group part by part)."""
         out, start = [], 0
-        for count, errs, size in zip(self.counts, self.errors, self.sizes, strict=True):
-            out.append(CheckedBatch(self.good.slice(start, count), [count], [errs], [size]))
+        for i, (count, errs, size) in enumerate(zip(self.counts, self.errors, self.sizes, strict=True)):
+            out.append(CheckedBatch(self.good.slice(start, count), [count], [errs], [size], [self.redacted_in(i)]))
             start += count
         return out
 
@@ -122,6 +126,7 @@ class CheckedBatch:
             [c for b in batches for c in b.counts],
             [e for b in batches for e in b.errors],
             [s for b in batches for s in b.sizes],
+            [b.redacted_in(i) for b in batches for i in range(b.parts)],
         )
 
 
@@ -138,7 +143,10 @@ def attribute(result: Validated, sizes: list[int], rows: list[pa.Array] | None) 
     counts = [size - len(errs) for size, errs in zip(sizes, errors, strict=True)]
     if result.good.num_rows != sum(counts):  # the attribution relies on the validator keeping order
         raise RuntimeError(f"validator returned {result.good.num_rows} rows for {sum(counts)} good records")
-    return CheckedBatch(result.good, counts, errors, list(sizes))
+    redacted = [0] * len(sizes)
+    for row in result.redacted_rows:
+        redacted[bisect.bisect_right(offsets, row) - 1] += 1
+    return CheckedBatch(result.good, counts, errors, list(sizes), redacted)
 
 
 def owners(counts: list[int]) -> np.ndarray:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
@@ -28,6 +28,8 @@ from ..model.schema import (
     STRING_FIELDS,
     TRUE_WORDS,
 )
+from .pii import DIMENSIONS as PII_DIMENSIONS
+from .pii import REDACTED, maybe_pii_sql, pii_sql
 
 # DuckDB 2 warns that Arrow output from execute() copies; for one statement per batch the copy is
 # cheaper than the relation API's per-call overhead (measured: 21 ms vs 48 ms for 1,000 rows).
@@ -51,6 +53,19 @@ INPUT_FIELDS: tuple[str, ...] = (*EVENT_COLUMNS, "weight")
 
 # One small pattern, compiled once per statement: an ISO date-time that ends in Z or an offset.
 _ISO_WITH_OFFSET = r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}([.,]\d{1,9})?)? ?([Zz]|[+-]\d{2}(:?\d{2})?)$"
+#: UTC offsets that exist: -18:00..+18:00 with minutes 00..59 (real zones span -12:00..+14:00; ±18:00 is
+#: the ISO / java.time bound). ``+24:00`` or ``+99:99`` is refused, never shifted.
+_VALID_OFFSET = r"([Zz]|[+-]((0\d|1[0-7])(:?[0-5]\d)?|18(:?00)?))$"
+#: Leading or trailing whitespace (ASCII or Unicode separators) in an event_id.
+_PADDED = r"^[\s\pZ]|[\s\pZ]$"
+#: JSON value types a field may hold (anything else is refused, naming the field): text fields only
+#: strings; ``vpn`` also true/false and 0/1; ``suspicion_score`` also numbers.
+_NUMBER_TYPES = ("UBIGINT", "BIGINT", "DOUBLE", "HUGEINT", "UHUGEINT")
+_JSON_TYPES: dict[str, tuple[str, ...]] = {
+    "vpn": ("VARCHAR", "NULL", "BOOLEAN", *_NUMBER_TYPES),
+    "suspicion_score": ("VARCHAR", "NULL", *_NUMBER_TYPES),
+}
+_EXPECTED = {"vpn": "true or false", "suspicion_score": "a number"}
 _CHUNK = 65_536  # Arrow chunks let DuckDB spread the JSON work over its threads
 _TRUE = TRUE_WORDS
 _FALSE = FALSE_WORDS
@@ -73,6 +88,20 @@ class RecordError:
 class Validated:
     good: pa.Table
     errors: list[RecordError]
+    #: ``row`` numbers of good records with a value replaced by the PII marker (ingest/pii.py)
+    redacted_rows: list[int] = field(default_factory=list)
+    #: replaced values per dimension in this batch
+    redacted_values: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def redacted(self) -> int:
+        return len(self.redacted_rows)
+
+
+_JSON_KIND = (
+    "CASE {t} WHEN 'OBJECT' THEN 'an object' WHEN 'ARRAY' THEN 'an array' WHEN 'BOOLEAN' THEN 'a boolean' "
+    "ELSE 'a number' END"
+)
 
 
 def _sql_list(values: tuple[str, ...]) -> str:
@@ -87,12 +116,16 @@ CASE
   WHEN __perr IS NOT NULL THEN __perr
   WHEN event_id IS NULL THEN 'event_id' || chr(9) || 'is required'
   WHEN length(event_id) > {EVENT_ID_MAX} THEN 'event_id' || chr(9) || 'is longer than {EVENT_ID_MAX} characters'
+  WHEN regexp_matches(__eid_raw, '{_PADDED}')
+    THEN 'event_id' || chr(9) || 'has leading or trailing whitespace: ids are stored exactly as sent, send it without'
   WHEN __et IS NULL THEN 'event_type' || chr(9) || 'is required'
   WHEN __et NOT IN ({types})
     THEN 'event_type' || chr(9) || 'must be one of {", ".join(EVENT_TYPES)}, got ' || __et_raw
   WHEN __ts_raw IS NULL THEN 'occurred_at' || chr(9) || 'is required'
   WHEN NOT __ts_aware AND TRY_CAST(__ts_raw AS TIMESTAMP) IS NOT NULL
     THEN 'occurred_at' || chr(9) || 'has no timezone (' || __ts_raw || '): add Z or an offset such as +05:30'
+  WHEN __ts_aware AND NOT regexp_matches(__ts_raw, '{_VALID_OFFSET}')
+    THEN 'occurred_at' || chr(9) || 'has an impossible UTC offset (' || __ts_raw || '): offsets run -18:00..+18:00'
   WHEN NOT __ts_aware OR __ts IS NULL
     THEN 'occurred_at' || chr(9) || 'is not an ISO 8601 instant: ' || __ts_raw
   WHEN __ts < TIMESTAMP '1970-01-01' OR __ts >= TIMESTAMP '2200-01-01'
@@ -117,6 +150,14 @@ def _country_codes(column: pa.ChunkedArray) -> pa.ChunkedArray:
     return pa.chunked_array([pa.DictionaryArray.from_arrays(encoded.indices, mapped).cast(pa.string())])
 
 
+def _ident(name: str) -> str:
+    return f'"{name}"'
+
+
+def _cut(name: str) -> str:
+    return f'left(c."{name}", {REFERER_MAX})' if name == "referer" else f'c."{name}"'
+
+
 def _clean(col: str) -> str:
     return f"nullif(trim(CAST({col} AS VARCHAR)), '')"
 
@@ -128,6 +169,9 @@ class Validator:
         self._con = duckdb.connect(":memory:")
         self._con.execute("SET TimeZone = 'UTC'")
         self._lock = threading.Lock()
+        self._totals_lock = threading.Lock()
+        #: values replaced by the PII marker since start, per dimension (``/metrics``)
+        self.redacted_totals: dict[str, int] = {}
 
     def validate(self, table: pa.Table, rows: pa.Array | None = None) -> Validated:
         """Validate records whose fields are columns of ``table`` (any Arrow types; missing = null).
@@ -143,29 +187,63 @@ class Validator:
             (_clean(f'"{name}"') if name in cols else "CAST(NULL AS VARCHAR)") + f' AS "{name}"'
             for name in INPUT_FIELDS
         )
-        return self._run(src, f"SELECT __row, __perr, {select} FROM __src")
+        eid = 'CAST("event_id" AS VARCHAR)' if "event_id" in cols else "CAST(NULL AS VARCHAR)"
+        return self._run(src, f"SELECT __row, __perr, {eid} AS __eid_raw, {select} FROM __src")
 
     def validate_json_lines(self, lines: pa.Array, rows: pa.Array) -> Validated:
-        """Validate JSON texts (one object each): JSON Lines files and HTTP bodies."""
+        """Validate JSON texts (one object each): JSON Lines files and HTTP bodies.
+
+        Refused per record, before any field rule: text that is not JSON, a value that is not an object,
+        an object with the same key twice (parsers disagree on which one counts), and a field holding a
+        JSON type it cannot hold (an object, array, number or boolean where a string belongs).
+        """
         table = pa.table({"__row": rows, "line": lines})
         src = pa.Table.from_batches(table.to_batches(max_chunksize=_CHUNK), schema=table.schema)
-        paths = ", ".join(f"'$.\"{name}\"'" for name in INPUT_FIELDS[:-1])
-        extract = ", ".join(f"nullif(trim(__v[{i + 1}]), '') AS \"{name}\"" for i, name in enumerate(INPUT_FIELDS[:-1]))
+        fields = INPUT_FIELDS[:-1]
+        paths = ", ".join(f"'$.\"{name}\"'" for name in fields)
+        extract = ", ".join(
+            f"nullif(trim(__v[{i + 1}]), '') AS \"{name}\"" if i else "CASE WHEN __t[1] = 'VARCHAR' "
+            "THEN nullif(trim(__v[1]), '') END AS event_id"  # an object id is not echoed back as text
+            for i, name in enumerate(fields)
+        )
+        type_checks = " ".join(
+            f"WHEN __t[{i + 1}] NOT IN ({_sql_list(_JSON_TYPES.get(name, ('VARCHAR', 'NULL')))}) "
+            f"THEN '{name}' || chr(9) || 'must be {_EXPECTED.get(name, 'a string')}"
+            f", got ' || {_JSON_KIND.format(t=f'__t[{i + 1}]')}"
+            for i, name in enumerate(fields)
+        )
         sql = f"""
-SELECT __row, __perr, {extract}, CAST(NULL AS VARCHAR) AS weight FROM (
-  SELECT __row,
-    CASE WHEN NOT json_valid(line) THEN 'record' || chr(9) || 'is not valid JSON'
-         WHEN json_type(line) <> 'OBJECT' THEN 'record' || chr(9) || 'is not a JSON object' END AS __perr,
-    CASE WHEN json_valid(line) AND json_type(line) = 'OBJECT'
-         THEN json_extract_string(line, [{paths}]) END AS __v
-  FROM __src)"""
+SELECT __row,
+  CASE WHEN __perr IS NOT NULL THEN __perr
+       WHEN CASE WHEN len(__keys) = list_count(__t) THEN false ELSE len(__keys) <> list_unique(__keys) END
+         THEN 'record' || chr(9) || 'has the key "' || list_filter(__keys, lambda k, i: list_position(__keys, k) < i)[1]
+              || '" more than once'
+       {type_checks} END AS __perr,
+  __v[1] AS __eid_raw, {extract}, CAST(NULL AS VARCHAR) AS weight FROM (
+  SELECT __row, __perr,
+    CASE WHEN __perr IS NULL THEN json_extract_string(line, [{paths}]) END AS __v,
+    CASE WHEN __perr IS NULL THEN json_type(line, [{paths}]) END AS __t,
+    CASE WHEN __perr IS NULL THEN json_keys(line) END AS __keys  -- searched for duplicates only when
+      -- there are more keys than known fields present (list_unique is the costly part)
+  FROM (
+    SELECT __row, line,
+      CASE WHEN NOT json_valid(line) THEN 'record' || chr(9) || 'is not valid JSON'
+           WHEN json_type(line) <> 'OBJECT' THEN 'record' || chr(9) || 'is not a JSON object' END AS __perr
+    FROM __src))"""
         return self._run(src, sql)
 
     def _run(self, src: pa.Table, source_sql: str) -> Validated:
         labels_case = " ".join(f"WHEN '{lab.lower()}' THEN '{lab}'" for lab in ENGAGEMENT_LABELS)
         strings = ", ".join(
-            f'left(s."{name}", {REFERER_MAX}) AS referer' if name == "referer" else f's."{name}"'
+            f'CASE WHEN c."__pii_{name}" THEN \'{REDACTED}\' ELSE {_cut(name)} END AS "{name}"'
+            if name in PII_DIMENSIONS
+            else f'c."{name}"'
             for name in STRING_FIELDS
+        )
+        pii_maybe = maybe_pii_sql([f"s.{_ident(name)}" for name in PII_DIMENSIONS])
+        pii_flags = ", ".join(
+            f'CASE WHEN __pii_maybe THEN {pii_sql(f"t.{_ident(name)}")} ELSE false END AS "__pii_{name}"'
+            for name in PII_DIMENSIONS
         )
         sql = f"""
 WITH s AS ({source_sql}),
@@ -175,16 +253,18 @@ t AS (
          coalesce(regexp_full_match(s.occurred_at, '{_ISO_WITH_OFFSET}'), false) AS __ts_aware,
          CAST(TRY_CAST(replace(s.occurred_at, ',', '.') AS TIMESTAMPTZ) AS TIMESTAMP) AS __ts,
          replace(replace(s.engagement_label, '_', ' '), '  ', ' ') AS __el, s.vpn AS __vpn,
-         s.suspicion_score AS __ss, s.weight AS __w
+         s.suspicion_score AS __ss, s.weight AS __w, {pii_maybe} AS __pii_maybe
   FROM s),
-c AS (SELECT t.* REPLACE (__et AS event_type), {_checks_sql()} AS __err FROM t)
+c AS (SELECT t.* REPLACE (__et AS event_type), {_checks_sql()} AS __err, {pii_flags} FROM t)
 SELECT c.__row, c.__err, c.event_id, c.event_type, c.__ts AS occurred_at,
-       {strings.replace('s."', 'c."')},
+       {strings},
        CASE lower(c.__el) {labels_case} END AS engagement_label,
        CASE WHEN lower(c.__vpn) IN ({_sql_list(_TRUE)}) THEN true
             WHEN lower(c.__vpn) IN ({_sql_list(_FALSE)}) THEN false END AS vpn,
        TRY_CAST(c.__ss AS DOUBLE) AS suspicion_score,
-       coalesce(TRY_CAST(c.__w AS BIGINT), 1) AS weight
+       coalesce(TRY_CAST(c.__w AS BIGINT), 1) AS weight,
+       {" OR ".join(f'c."__pii_{n}"' for n in PII_DIMENSIONS)} AS __pii_any,
+       {", ".join(f'c."__pii_{n}"' for n in PII_DIMENSIONS)}
 FROM c"""
         with self._lock:
             self._con.register("__src", src)
@@ -205,6 +285,21 @@ FROM c"""
                 field, _, text = message.partition("\t")
                 errors.append(RecordError(row, event_id, field, text))
             out = out.filter(pc.is_null(err))
+        redacted_rows: list[int] = []
+        redacted_values: dict[str, int] = {}
+        if pc.any(out.column("__pii_any")).as_py():
+            redacted_rows = out.filter(out.column("__pii_any")).column("__row").to_pylist()
+            for name in PII_DIMENSIONS:
+                count = pc.sum(out.column(f"__pii_{name}")).as_py() or 0
+                if count:
+                    redacted_values[name] = int(count)
+            self._count_redactions(redacted_values)
         good = out.select([f.name for f in STORE_SCHEMA]).cast(STORE_SCHEMA)
         index = good.schema.get_field_index("country")
-        return Validated(good.set_column(index, "country", _country_codes(good.column("country"))), errors)
+        good = good.set_column(index, "country", _country_codes(good.column("country")))
+        return Validated(good, errors, redacted_rows, redacted_values)
+
+    def _count_redactions(self, counts: dict[str, int]) -> None:
+        with self._totals_lock:
+            for name, n in counts.items():
+                self.redacted_totals[name] = self.redacted_totals.get(name, 0) + n

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import LeadStatsError
+from ..model.csv_safety import safe_row
 from ..model.rates import RATES
 from ..model.schema import METRIC_NAMES
 from .anomalies import anomalies
@@ -66,7 +67,7 @@ def _write_csv(path: Path, rows: Sequence[Mapping[str, Any]], columns: Sequence[
         writer = csv.writer(fh, lineterminator="\n")
         writer.writerow(columns)
         for row in rows:
-            writer.writerow(["" if row.get(c) is None else row.get(c) for c in columns])
+            writer.writerow(safe_row(row.get(c) for c in columns))  # formula-safe (model/csv_safety.py)
 
 
 def _write_json(path: Path, doc: Any) -> None:

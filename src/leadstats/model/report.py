@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import QueryError
+from .csv_safety import safe_cell, safe_row
 from .dimensions import parse_dimensions
 from .filters import FILTER_OPS, Filter, FilterOp, Value, make_filter, parse_filter_expr, parse_filters
 from .metrics import METRIC_NAMES
@@ -251,19 +252,12 @@ class ReportResult:
         writer.writerow(names)
         if self._rows is None and self._columns is not None:
             cols = self._columns
-            cells = [[_csv_cell(v) for v in cols[c]] if c not in METRIC_NAMES else cols[c] for c in names]
+            # formula-safe cells (model/csv_safety.py); the counts are ints already
+            cells = [[safe_cell(v) for v in cols[c]] if c not in METRIC_NAMES else cols[c] for c in names]
             writer.writerows(zip(*cells, strict=True))
             return
         writer.writerows(_csv_row(row, names) for row in self.rows)
 
 
-def _csv_cell(value: Any) -> Any:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return value
-
-
 def _csv_row(row: Mapping[str, Any], columns: Iterable[str]) -> list[Any]:
-    return [_csv_cell(row.get(c)) for c in columns]
+    return safe_row(row.get(c) for c in columns)  # formula-safe cells (model/csv_safety.py)

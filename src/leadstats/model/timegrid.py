@@ -143,6 +143,8 @@ def _parse_bound(value: object, tz: ZoneInfo, field: str) -> int:
         raise QueryError(f"{field}: {value!r} is not a date (YYYY-MM-DD) or an ISO 8601 instant", field=field) from None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=tz)
+    elif abs(dt.utcoffset() or timedelta(0)) > timedelta(hours=18):  # same bound as ingest (ingest/validate.py)
+        raise QueryError(f"{field}: {value!r} has an impossible UTC offset (offsets run -18:00..+18:00)", field=field)
     return to_us(dt)
 
 
