@@ -426,7 +426,10 @@ class PendingStore:
             return 0
         return self._real(create=False).count()
 
-    def health(self) -> dict[str, Any]:
+    def health(self) -> dict[str, Any]:  # a server before its first event is healthy, with nothing stored
+        if self._store is None and not os.path.exists(self.path):
+            return {"backend": self.backend, "path": self.path, "rows": 0, "events": 0, "writable": True,
+                    "created": False}
         return self._real(create=False).health()
 
     def scan(self, batch_size: int = 100_000, after: str | None = None) -> Any:
