@@ -49,9 +49,9 @@ def demo(
         tz = zone(DEMO_TZ)
         today = from_us(0).date() + timedelta(days=local_day(int(time.time() * 1_000_000), tz))
         today_report = ls.report(str(today), str(today + timedelta(days=1)), timezone=DEMO_TZ, bucket="60m")
-        console.print(render_table(today_report, f"Today ({today}, {DEMO_TZ}) by hour"))
+        console.print_table(render_table(today_report, f"Today ({today}, {DEMO_TZ}) by hour"))
         week = ls.report(str(today - timedelta(days=7)), str(today), timezone=DEMO_TZ, dimensions=["project"])
-        console.print(render_table(week, f"Last 7 full days by project ({today - timedelta(days=7)} to {today})"))
+        console.print_table(render_table(week, f"Last 7 full days by project ({today - timedelta(days=7)} to {today})"))
         console.print(
             "try: leadstats report --from "
             f"{today - timedelta(days=7)} --to {today} --bucket 1d --by utm_campaign --db {db}",

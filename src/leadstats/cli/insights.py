@@ -16,7 +16,7 @@ from rich.table import Table
 from ..errors import InputError
 from .common import DbOption, TzOption, app, console, err_console, handle_errors, is_terminal, open_service
 
-insights_app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False)
+insights_app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None)
 app.add_typer(insights_app, name="insights", help="Focus list, best time windows, anomalies and forecast.")
 
 FromOption = typer.Option(None, "--from", help="Start (inclusive): a date = local midnight, or an ISO instant.")
@@ -77,7 +77,7 @@ def focus_cmd(
         table.add_row(str(item["rank"]), item["action"], item["name"], _num(item["counts"]["primary"]),
                       _num(r["hot_pct"]["value"]), _num(r["bot_rate"]["value"]),
                       _num(r["suspicious_pct"]["value"]), _num(item["impact"]))
-    console.print(table)
+    console.print_table(table)
     for item in doc["items"]:
         console.print(f"{item['rank']}. {item['reason']}", highlight=False, soft_wrap=True)
     console.print(_window_line(doc) + f" [dim]· {doc['segments_evaluated']} segments tested[/dim]")
@@ -108,7 +108,7 @@ def windows_cmd(
     for s in doc["top_ad_slots"]:
         table.add_row(s["label"], _num(s["expected_primary"]), _num(s["expected_hot"]), _num(s["hot_pct"]),
                       _num(s["bot_rate"]))
-    console.print(table)
+    console.print_table(table)
     for p in doc["peak_hours"]:
         console.print(f"peak {p['label']}: {p['expected_hot_per_hour']:.1f} hot and "
                       f"{p['expected_primary_per_hour']:.0f} actual leads an hour, {p['share_of_hot']:.0f}% of hot "
@@ -147,7 +147,7 @@ def anomalies_cmd(
     for a in doc["anomalies"]:
         table.add_row(a["severity"], span_words(a["start"], a["end"]), a["name"], a["metric"], a["kind"],
                       _num(a["value"]), _num(a["baseline"]["median"]), f"{a['z']:+.1f}")
-    console.print(table)
+    console.print_table(table)
     console.print(_window_line(doc) + f" [dim]· baseline {doc['baseline_weeks']} weeks[/dim]")
 
 
@@ -178,7 +178,7 @@ def forecast_cmd(
         for p in part["points"]:
             when = p["date"] if key == "daily" else p["start"][11:16]
             table.add_row(when, _num(p["expected"]), _num(p["low"]), _num(p["high"]))
-        console.print(table)
+        console.print_table(table)
         console.print(f"{title}: {part['accuracy']}", highlight=False, soft_wrap=True)
     console.print("[dim]typical error = mean absolute percentage error (MAPE) in the backtest[/dim]")
 

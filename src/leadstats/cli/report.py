@@ -52,7 +52,7 @@ def emit(result: ReportResult, fmt: str | None) -> None:
     elif fmt == "csv":
         result.write_csv(sys.stdout)
     elif fmt == "table":
-        console.print(render_table(result))
+        console.print_table(render_table(result))
         console.print(f"[dim]{result.meta.get('backend')} · {result.meta.get('elapsed_ms')} ms[/dim]")
     else:
         raise QueryError(f"unknown format {fmt!r}: use table, json or csv", field="format")
@@ -112,7 +112,7 @@ def summary_cmd(
     if (fmt or ("table" if is_terminal() else "json")).lower() == "json":
         sys.stdout.write(json.dumps(doc, ensure_ascii=False) + "\n")
         return
-    console.print(render_summary(doc))
+    console.print_table(render_summary(doc))
 
 
 def render_summary(doc: dict[str, Any]) -> Table:
@@ -158,7 +158,7 @@ def schema(fmt: str = typer.Option("table", "--format", help="table or json")) -
         table.add_column("description")
         for item in doc[key]:  # type: ignore[attr-defined]
             table.add_row(item["name"], item["description"])
-        console.print(table)
+        console.print_table(table)
     console.print("buckets: " + ", ".join(doc["buckets"]) + "  (1h = 60m; omit --bucket for none)")  # type: ignore[arg-type]
     ops = " · ".join(f"DIM{o['symbol']}V ({o['description']})" for o in doc["filter_operators"])  # type: ignore[attr-defined]
     console.print(f"filters: {ops}; an empty value is null")
