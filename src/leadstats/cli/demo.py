@@ -29,7 +29,12 @@ def demo(
     ),
     port: int = typer.Option(8000, "--port", help="Port for the dashboard server."),
 ) -> None:
-    """Generate a realistic demo dataset, show today's and this week's numbers, open the dashboard."""
+    """Generate a realistic demo dataset, show today's and this week's numbers, open the dashboard.
+
+    \b
+    Example:
+      leadstats demo --db readme.duckdb --events 200000 --days 31 --end 2026-04-01 --no-serve
+    """
     for suffix in ("", ".wal"):
         if os.path.exists(db + suffix):
             os.remove(db + suffix)

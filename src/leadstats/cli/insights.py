@@ -60,7 +60,12 @@ def focus_cmd(
     fmt: str | None = FormatOption,
     db: str | None = DbOption,
 ) -> None:
-    """Segments to scale, fix or pause, ranked by impact (default: the last 28 full days)."""
+    """Segments to scale, fix or pause, ranked by impact (default: the last 28 full days).
+
+    \b
+    Example:
+      leadstats insights focus --from 2026-03-01 --to 2026-03-29 --db readme.duckdb
+    """
     from ..insights import focus
 
     fmt = _fmt(fmt)
@@ -94,7 +99,12 @@ def windows_cmd(
     fmt: str | None = FormatOption,
     db: str | None = DbOption,
 ) -> None:
-    """Best hours for ads per weekday × hour, and the hours bots dominate (default: the last 8 weeks)."""
+    """Best hours for ads per weekday × hour, and the hours bots dominate (default: the last 8 weeks).
+
+    \b
+    Example:
+      leadstats insights windows --from 2026-03-02 --to 2026-03-30 --db readme.duckdb
+    """
     from ..insights import best_windows
 
     fmt = _fmt(fmt)
@@ -129,7 +139,12 @@ def anomalies_cmd(
     fmt: str | None = FormatOption,
     db: str | None = DbOption,
 ) -> None:
-    """Hours and days far from the same slot in previous weeks (default: the last 7 days)."""
+    """Hours and days far from the same slot in previous weeks (default: the last 7 days).
+
+    \b
+    Example:
+      leadstats insights anomalies --from 2026-03-23 --to 2026-03-30 --db readme.duckdb
+    """
     from ..insights import anomalies
 
     fmt = _fmt(fmt)
@@ -161,7 +176,12 @@ def forecast_cmd(
     fmt: str | None = FormatOption,
     db: str | None = DbOption,
 ) -> None:
-    """Next 7 days by day and the next day by hour, with 80% intervals (history before --to)."""
+    """Next 7 days by day and the next day by hour, with 80% intervals (history before --to).
+
+    \b
+    Example:
+      leadstats insights forecast --to 2026-03-30 --db readme.duckdb
+    """
     from ..insights import forecast
 
     fmt = _fmt(fmt)
@@ -196,7 +216,12 @@ def digest(
     ),
     db: str | None = DbOption,
 ) -> None:
-    """The brief: KPIs vs the previous period, focus, windows, anomalies, forecast and 3-5 actions."""
+    """The brief: KPIs vs the previous period, focus, windows, anomalies, forecast and 3-5 actions.
+
+    \b
+    Example:
+      leadstats digest --period week --to 2026-03-30 --db readme.duckdb
+    """
     from ..insights.delivery import FORMATS, make_digest, render, send
 
     fmt = fmt.lower()
@@ -221,7 +246,12 @@ def export_cmd(
     out: str = typer.Option("leadstats-ai-pack", "--out", help="Directory to write (created if needed)."),
     db: str | None = DbOption,
 ) -> None:
-    """Export aggregates: ``--for-ai`` writes CSV/JSON breakdowns, insights and a prompt template."""
+    """Export aggregates: --for-ai writes CSV/JSON breakdowns, insights and a prompt template.
+
+    \b
+    Example:
+      leadstats export --for-ai --out ai-pack --db readme.duckdb
+    """
     from ..insights.export import export_for_ai
 
     if not for_ai:

@@ -81,7 +81,12 @@ def report(
     fmt: str | None = typer.Option(None, "--format", help="table (default on a terminal), json or csv."),
     db: str | None = DbOption,
 ) -> None:
-    """Counts by time bucket and dimensions, exactly as CONTRACT §3-§4."""
+    """Counts by time bucket and dimensions (the query and result are described in docs/contract.md).
+
+    \b
+    Example:
+      leadstats report --from 2026-03-01 --to 2026-03-08 --bucket 1d --by project --db readme.duckdb
+    """
     check_format(fmt, ("table", "json", "csv"))
     with open_service(db, read_only=True) as ls:
         emit(ls.report(start, end, timezone=tz, bucket=bucket, dimensions=by, filters=filters,
@@ -105,7 +110,12 @@ def summary_cmd(
     fmt: str | None = typer.Option(None, "--format", help="table (default on a terminal) or json."),
     db: str | None = DbOption,
 ) -> None:
-    """KPIs for the last N full local days against the N days before (as GET /api/v1/summary)."""
+    """KPIs for the last N full local days against the N days before (as GET /api/v1/summary).
+
+    \b
+    Example:
+      leadstats summary --days 7 --today 2026-03-30 --db readme.duckdb
+    """
     check_format(fmt, ("table", "json"))
     with open_service(db, read_only=True) as ls:
         doc = summary(ls, days=days, tz=tz, project=project, today=today)
@@ -147,7 +157,12 @@ def _change(block: dict[str, Any], pct: bool) -> str:
 @app.command()
 @handle_errors
 def schema(fmt: str = typer.Option("table", "--format", help="table or json")) -> None:
-    """List dimensions, metrics and buckets."""
+    """List dimensions, metrics and buckets.
+
+    \b
+    Example:
+      leadstats schema --format json
+    """
     doc = describe()
     if fmt == "json":
         sys.stdout.write(json.dumps(doc, indent=2) + "\n")

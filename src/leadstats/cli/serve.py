@@ -62,7 +62,13 @@ def serve(
         30, "--shutdown-timeout", help="Seconds to let in-flight requests finish on SIGTERM/SIGINT."
     ),
 ) -> None:
-    """Serve the HTTP API (docs/http-api.md). Tokens: LEADSTATS_INGEST_TOKENS, LEADSTATS_READ_TOKENS."""
+    """Serve the HTTP API (docs/http-api.md). Tokens: LEADSTATS_INGEST_TOKENS, LEADSTATS_READ_TOKENS.
+
+    \b
+    Example:
+      LEADSTATS_READ_TOKENS=s3cret leadstats serve --db leads.duckdb --port 8000
+      leadstats serve --db readme.duckdb --insecure-local   (no tokens, loopback only)
+    """
     run_server(
         db, host=host, port=port, insecure_local=insecure_local, log_level=log_level, shutdown_timeout=shutdown_timeout
     )
