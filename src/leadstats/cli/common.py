@@ -11,7 +11,7 @@ from typing import Any, NoReturn, TypeVar
 import click
 import typer
 from typer.core import TyperArgument, TyperCommand, TyperOption
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
 from rich.table import Table
 
 from ..errors import LeadStatsError
@@ -38,14 +38,15 @@ class _Console(Console):
     UNBOUNDED = 100_000  # "no limit" for text off a terminal
 
     @property
-    def width(self) -> int:
+    def size(self) -> ConsoleDimensions:
+        size = Console.size.fget(self)  # type: ignore[attr-defined]
         if self._width is None and not self.is_terminal:
-            return self.UNBOUNDED
-        return super().width
+            return ConsoleDimensions(self.UNBOUNDED, size.height)
+        return size  # type: ignore[no-any-return]
 
-    @width.setter
-    def width(self, width: int) -> None:
-        self._width = width
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        self._width, self._height = new_size
 
     def print_table(self, table: Table) -> None:
         """Print ``table`` at least as wide as its widest row, whatever the terminal's width."""
