@@ -5,6 +5,7 @@ an example per command."""
 from __future__ import annotations
 
 from typing import Any
+
 import pytest
 import typer
 from typer.testing import CliRunner

@@ -439,6 +439,25 @@ def test_csv_downloads_equal_the_api_csv(page: Any, servers: dict[str, Server]) 
         assert len(got.splitlines()) > 2
 
 
+def test_an_empty_window_says_where_the_data_is_and_links_to_it(page: Any, servers: dict[str, Server]) -> None:
+    """Issue 15.8: not only "No leads in this window", but the store's data span and a link to it."""
+    server = servers["open"]
+    span = server.get("/api/v1/data-span", [("tz", TZ)]).json()
+    assert span["timezone"] == TZ and span["first_day"] < span["last_day"]
+    page.goto(f"{server.url}/?from=2020-01-01&to=2020-01-08")
+    settle(page)
+    assert page.get_attribute("body", "data-empty") == "true"
+    first, last = date.fromisoformat(span["first_day"]), date.fromisoformat(span["last_day"])
+    words = f"{first.day} {first.strftime('%b')}" + (f" {first.year}" if first.year != last.year else "")
+    status = page.text_content("#status") or ""
+    assert "No leads in this window. Latest data: " in status and words in status, status
+    assert f"{last.day} {last.strftime('%b')} {last.year}" in status, status
+    page.click("#data-span-link")
+    settle(page)
+    assert (url_state(page)["from"], url_state(page)["to"]) == ([span["first_day"]], [str(last + timedelta(days=1))])
+    assert page.get_attribute("body", "data-empty") == "false"
+
+
 def test_link_with_the_apis_from_and_to_shows_that_report(page: Any, servers: dict[str, Server]) -> None:
     server = servers["open"]
     frm, to = str(today() - timedelta(days=10)), str(today() - timedelta(days=3))

@@ -10,9 +10,9 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 import typer
-from typer.core import TyperArgument, TyperCommand, TyperOption
 from rich.console import Console, ConsoleDimensions
 from rich.table import Table
+from typer.core import TyperArgument, TyperCommand, TyperOption
 
 from ..errors import LeadStatsError
 from ..service import LeadStats, connect

@@ -18,7 +18,6 @@ from ..model.schema import METRIC_NAMES, RATE_NAMES, describe
 from ..service import LeadStats
 from .common import DbOption, TzOption, app, console, err_console, handle_errors, is_terminal, open_service
 
-
 # For people (tables, dashboard, insight texts) the contract's metric `primary` reads "actual" (leads);
 # CSV and JSON keep the contract's names. docs/semantics.md "Words for people".
 HUMAN_NAMES = {"primary": "actual"}

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import logging
 import signal
+import socket
 from collections.abc import Callable
 from types import FrameType
 
 import typer
 
-from ..errors import InputError
+from ..errors import InputError, PortInUse
 from ..settings import Settings
 from .common import DbOption, app, handle_errors, open_service
 from .common import settings as cli_settings
@@ -40,6 +42,24 @@ def check_serve_config(settings: Settings, host: str, insecure_local: bool) -> N
             "(comma-separated bearer tokens), or pass --insecure-local to serve without auth on loopback",
             field="tokens",
         )
+
+
+def listen_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host:port`` and listening; a port in use is :class:`PortInUse`."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host.strip("[]"), port))
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise PortInUse(f"port {port} on {host} is already in use: stop the program using it, "
+                            "or choose another port with --port") from None
+        raise PortInUse(f"cannot listen on {host}:{port} ({exc.strerror}): choose another --host or --port") from None
+    sock.set_inheritable(True)
+    return sock
 
 
 def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
@@ -93,14 +113,15 @@ def run_server(
     settings = cli_settings()
     check_serve_config(settings, host, insecure_local)
     configure_logging(log_level)
-    with open_service(db, settings_=settings) as ls:
+    sock = listen_socket(host, port)  # a busy port is one line (exit 1) before anything else happens
+    with sock, open_service(db, settings_=settings) as ls:
         api = create_app(ls, ls.settings, insecure_local=insecure_local)
         configure_logging(log_level)  # again: an extension may have installed its own handlers
         auth = "tokens" if api.state.auth.configured else "none (insecure-local)"
         url = f"http://{host}:{port}/"
         log.info("serving", extra={"fields": {"url": url, "auth": auth, "store": ls.backend}})
         if on_ready:
-            on_ready(url)
+            on_ready(url)  # the socket listens already: a request sent now waits for uvicorn, never fails
         config = uvicorn.Config(
             api,
             host=host,
@@ -113,7 +134,7 @@ def run_server(
         )
         previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
         try:
-            uvicorn.Server(config).run()
+            uvicorn.Server(config).run(sockets=[sock])
         finally:
             signal.signal(signal.SIGTERM, previous)
             log.info("stopped")
