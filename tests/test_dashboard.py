@@ -702,3 +702,36 @@ def test_partial_buckets_are_marked_and_a_near_empty_previous_period_reads_new(
     assert 0 < kpi(page, "received", "data-previous") < 0.05 * kpi(page, "received")
     change = page.text_content('.kpi[data-kpi="received"] .kpi-change') or ""
     assert "new" in change and "×" not in change
+
+
+def test_api_docs_render_from_local_files_with_the_network_blocked(browser: Any, servers: dict[str, Server]) -> None:
+    """Issue 15.6: /docs works air-gapped. Every request to anything but 127.0.0.1 is aborted; the page
+    still lists the API's operations, with no CSP violation (no inline script: script-src 'self')."""
+    server = servers["open"]
+    context = browser.new_context(**CONTEXT)
+    outside: list[str] = []
+
+    def only_loopback(route: Any) -> None:
+        if urlsplit(route.request.url).hostname == "127.0.0.1":
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", only_loopback)
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("pageerror", lambda exc: problems.append(str(exc)))
+    page.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
+    try:
+        response = page.goto(server.url + "/docs")
+        assert response is not None and response.status == 200
+        assert "script-src 'self'" in response.headers["content-security-policy"]
+        page.wait_for_selector(".opblock-summary-path", timeout=30_000)
+        paths = {text.replace("\u200b", "").strip() for text in page.locator(".opblock-summary-path").all_inner_texts()}
+        assert {"/api/v1/report", "/api/v1/events", "/api/v1/summary", "/healthz"} <= paths, paths
+        assert page.locator(".info .title").first.inner_text().startswith("leadstats")
+    finally:
+        context.close()
+    assert not outside, f"/docs reached outside 127.0.0.1: {outside}"
+    assert not problems, f"errors on /docs: {problems}"

@@ -10,6 +10,7 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 import typer
+from rich.cells import cell_len
 from rich.console import Console, ConsoleDimensions
 from rich.table import Table
 from typer.core import TyperArgument, TyperCommand, TyperOption
@@ -51,6 +52,9 @@ class _Console(Console):
     def print_table(self, table: Table) -> None:
         """Print ``table`` at least as wide as its widest row, whatever the terminal's width."""
         need = self.measure(table).maximum
+        if isinstance(table.title, str) and cell_len(table.title) > need:  # a title wider than the table
+            self.print(table.title, highlight=False, markup=False, soft_wrap=True)  # one line, not wrapped
+            table.title = None
         if need <= self.width:
             self.print(table)
             return
@@ -79,8 +83,9 @@ class PlainCommand(TyperCommand):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         for param in self.params:
-            if isinstance(param, TyperOption) and not param.is_flag and param.metavar is None:
-                param.metavar = _METAVARS.get(param.bare_type(), param.bare_type().upper())
+            bare = getattr(param, "bare_type", None)  # Typer's type tags (<str>); older Typers name types
+            if isinstance(param, TyperOption) and bare and not param.is_flag and param.metavar is None:
+                param.metavar = _METAVARS.get(bare(), bare().upper())
             elif isinstance(param, TyperArgument):
                 param.display_type_rich = lambda ctx: None  # type: ignore[method-assign]
 
