@@ -37,13 +37,13 @@ _INLINE_SCRIPT = re.compile(r"<script>.*?</script>", re.S)
 
 def docs_page(title: str, openapi_url: str = "/openapi.json") -> str:
     """FastAPI's Swagger UI page on the local assets, its inline script swapped for ``/docs/init.js``."""
-    page = str(get_swagger_ui_html(
+    page = bytes(get_swagger_ui_html(
         openapi_url=openapi_url,
         title=title,
         swagger_js_url=f"{DOCS_URL}/assets/swagger-ui-bundle.js",
         swagger_css_url=f"{DOCS_URL}/assets/swagger-ui.css",
         swagger_favicon_url=f"{DOCS_URL}/assets/favicon.png",
-    ).body.decode())
+    ).body).decode()
     return _INLINE_SCRIPT.sub(f'<script src="{DOCS_URL}/init.js"></script>', page)
 
 
