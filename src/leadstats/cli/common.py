@@ -12,6 +12,7 @@ import click
 import typer
 from rich.cells import cell_len
 from rich.console import Console, ConsoleDimensions
+from rich.measure import Measurement
 from rich.table import Table
 from typer.core import TyperArgument, TyperCommand, TyperOption
 
@@ -51,7 +52,7 @@ class _Console(Console):
 
     def print_table(self, table: Table) -> None:
         """Print ``table`` at least as wide as its widest row, whatever the terminal's width."""
-        need = self.measure(table).maximum
+        need = Measurement.get(self, self.options.update(max_width=self.UNBOUNDED), table).maximum
         if isinstance(table.title, str) and cell_len(table.title) > need:  # a title wider than the table
             self.print(table.title, highlight=False, markup=False, soft_wrap=True)  # one line, not wrapped
             table.title = None
