@@ -78,7 +78,9 @@ EXAMPLES = examples(README.read_text(encoding="utf-8"))
 def outputs(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
     """Run every example once, in order, in one fresh directory (the first builds readme.duckdb)."""
     cwd = tmp_path_factory.mktemp("readme")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LEADSTATS_") and k != "COLUMNS"}
+    # a new user's shell: no leadstats settings, and nothing that makes rich pretend to be a terminal
+    forced = {"COLUMNS", "LINES", "FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "NO_COLOR"}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEADSTATS_") and k not in forced}
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
     printed = []
     for ex in EXAMPLES:
