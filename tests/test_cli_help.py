@@ -44,7 +44,7 @@ def test_help_is_plain_with_an_example(path: tuple[str, ...]) -> None:
     text = out.output
     assert "<bool>" not in text and "<str>" not in text and "<int" not in text
     assert "{" not in text and "}" not in text
-    assert "``" not in text
+    assert "`" not in text  # plain text: no Markdown or reST quoting
     assert "CONTRACT" not in text and "§" not in text
     assert "Example" in text
     example = text[text.index("Example"):]

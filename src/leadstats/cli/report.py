@@ -119,7 +119,7 @@ def report(
     bucket: str | None = typer.Option(
         None, "--bucket", help="15m 30m 60m|1h 2h 3h 4h 6h 12h 1d 1w 1mo; omit for none."
     ),
-    by: str | None = typer.Option(None, "--by", help="Dimensions, comma-separated (see `leadstats schema`)."),
+    by: str | None = typer.Option(None, "--by", help="Dimensions, comma-separated (leadstats schema lists them)."),
     filters: list[str] = typer.Option(
         [],
         "--filter",
