@@ -95,13 +95,14 @@ def outputs(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
 
 def _update(printed: list[str]) -> None:
     text = README.read_text(encoding="utf-8")
-    out = iter(printed)
+    out = iter(zip(printed, EXAMPLES, strict=True))
 
     def block(match: re.Match[str]) -> str:
         body = []
         for line in match.group(1).splitlines():
             if line.startswith("$ "):
-                body += [line, *normalise(next(out), "").splitlines()]
+                got, ex = next(out)
+                body += [line, *normalise(got, ex.expected).splitlines()]  # the README's elapsed times stay
         return "```console\n" + "\n".join(body) + "\n```"
 
     README.write_text(BLOCK.sub(block, text), encoding="utf-8")
