@@ -15,6 +15,7 @@ from rich.table import Table
 
 from ..errors import InputError
 from .common import DbOption, TzOption, app, console, err_console, handle_errors, is_terminal, open_service
+from .report import HUMAN_NAMES
 
 insights_app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None)
 app.add_typer(insights_app, name="insights", help="Focus list, best time windows, anomalies and forecast.")
@@ -160,7 +161,8 @@ def anomalies_cmd(
     from ..insights.words import span_words
 
     for a in doc["anomalies"]:
-        table.add_row(a["severity"], span_words(a["start"], a["end"]), a["name"], a["metric"], a["kind"],
+        table.add_row(a["severity"], span_words(a["start"], a["end"]), a["name"],
+                      HUMAN_NAMES.get(a["metric"], a["metric"]), a["kind"],
                       _num(a["value"]), _num(a["baseline"]["median"]), f"{a['z']:+.1f}")
     console.print_table(table)
     console.print(_window_line(doc) + f" [dim]· baseline {doc['baseline_weeks']} weeks[/dim]")
@@ -191,7 +193,8 @@ def forecast_cmd(
         return _json(doc)
     for key, title in (("daily", "Next 7 days"), ("hourly", "Next day by hour")):
         part = doc[key]
-        table = Table(title=f"{title}: {metric} ({part['interval']:.0%} band)", title_justify="left",
+        table = Table(title=f"{title}: {HUMAN_NAMES.get(metric, metric)} ({part['interval']:.0%} band)",
+                      title_justify="left",
                       header_style="bold")
         for col in ("when", "expected", "low", "high"):
             table.add_column(col, justify="left" if col == "when" else "right")
