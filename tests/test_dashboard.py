@@ -264,7 +264,11 @@ def test_first_render_under_one_second(page: Any, servers: dict[str, Server]) ->
         settle(page)
         timings.append(int(page.get_attribute("body", "data-first-render-ms")))
     print(f"first render: {timings} ms")
-    assert min(timings) < 1000
+    assert all(t > 0 for t in timings)  # the page recorded its first render with the numbers on screen
+    # The 1 s budget is a speed measurement, not a behaviour: on a loaded CI machine it would make the suite
+    # depend on timing (issue 15.14). LEADSTATS_PERF_ASSERTS=1 checks it (an idle machine, by hand).
+    if os.environ.get("LEADSTATS_PERF_ASSERTS") == "1":
+        assert min(timings) < 1000
 
 
 def test_opens_without_prompt_and_every_view_matches_the_api(page: Any, servers: dict[str, Server]) -> None:
@@ -439,6 +443,25 @@ def test_csv_downloads_equal_the_api_csv(page: Any, servers: dict[str, Server]) 
         assert got == resp.text
         assert got.splitlines()[0].startswith("bucket_start," if which == "series" else "country,")
         assert len(got.splitlines()) > 2
+
+
+def test_an_empty_window_says_where_the_data_is_and_links_to_it(page: Any, servers: dict[str, Server]) -> None:
+    """Issue 15.8: not only "No leads in this window", but the store's data span and a link to it."""
+    server = servers["open"]
+    span = server.get("/api/v1/data-span", [("tz", TZ)]).json()
+    assert span["timezone"] == TZ and span["first_day"] < span["last_day"]
+    page.goto(f"{server.url}/?from=2020-01-01&to=2020-01-08")
+    settle(page)
+    assert page.get_attribute("body", "data-empty") == "true"
+    first, last = date.fromisoformat(span["first_day"]), date.fromisoformat(span["last_day"])
+    words = f"{first.day} {first.strftime('%b')}" + (f" {first.year}" if first.year != last.year else "")
+    status = page.text_content("#status") or ""
+    assert "No leads in this window. Latest data: " in status and words in status, status
+    assert f"{last.day} {last.strftime('%b')} {last.year}" in status, status
+    page.click("#data-span-link")
+    settle(page)
+    assert (url_state(page)["from"], url_state(page)["to"]) == ([span["first_day"]], [str(last + timedelta(days=1))])
+    assert page.get_attribute("body", "data-empty") == "false"
 
 
 def test_link_with_the_apis_from_and_to_shows_that_report(page: Any, servers: dict[str, Server]) -> None:
@@ -685,3 +708,36 @@ def test_partial_buckets_are_marked_and_a_near_empty_previous_period_reads_new(
     assert 0 < kpi(page, "received", "data-previous") < 0.05 * kpi(page, "received")
     change = page.text_content('.kpi[data-kpi="received"] .kpi-change') or ""
     assert "new" in change and "×" not in change
+
+
+def test_api_docs_render_from_local_files_with_the_network_blocked(browser: Any, servers: dict[str, Server]) -> None:
+    """Issue 15.6: /docs works air-gapped. Every request to anything but 127.0.0.1 is aborted; the page
+    still lists the API's operations, with no CSP violation (no inline script: script-src 'self')."""
+    server = servers["open"]
+    context = browser.new_context(**CONTEXT)
+    outside: list[str] = []
+
+    def only_loopback(route: Any) -> None:
+        if urlsplit(route.request.url).hostname == "127.0.0.1":
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", only_loopback)
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("pageerror", lambda exc: problems.append(str(exc)))
+    page.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
+    try:
+        response = page.goto(server.url + "/docs")
+        assert response is not None and response.status == 200
+        assert "script-src 'self'" in response.headers["content-security-policy"]
+        page.wait_for_selector(".opblock-summary-path", timeout=30_000)
+        paths = {text.replace("\u200b", "").strip() for text in page.locator(".opblock-summary-path").all_inner_texts()}
+        assert {"/api/v1/report", "/api/v1/events", "/api/v1/summary", "/healthz"} <= paths, paths
+        assert page.locator(".info .title").first.inner_text().startswith("leadstats")
+    finally:
+        context.close()
+    assert not outside, f"/docs reached outside 127.0.0.1: {outside}"
+    assert not problems, f"errors on /docs: {problems}"

@@ -27,21 +27,20 @@ from typer.testing import CliRunner
 from leadstats.api import create_app
 from leadstats.cli import app
 from leadstats.errors import InputError, UpstreamError
-from leadstats.insights import build_digest, render_html, render_markdown, send, start_digest_scheduler
+from leadstats.insights import render_html, render_markdown, send, start_digest_scheduler
 from leadstats.insights.delivery import add_llm_summary
 from leadstats.insights.summary import RATIOS
 from leadstats.model.schema import METRIC_NAMES
 from leadstats.service import LeadStats
 from leadstats.settings import Settings
-from test_insights_demo import BURST, HOT, LOW, TZ, demo_db, open_demo
+from test_insights_demo import BURST, HOT, LOW, TZ, demo_db, open_demo, week_digest
 
 TO = "2026-03-02"
 
 
 @pytest.fixture(scope="module")
 def digest() -> dict[str, Any]:
-    with open_demo() as ls:
-        return build_digest(ls, period="week", to=TO, tz=TZ)
+    return week_digest()  # built once for both test files
 
 
 def test_kpis_are_the_report_numbers(digest: dict[str, Any]) -> None:

@@ -26,7 +26,7 @@ from leadstats.insights.words import segment_name, span_words
 from leadstats.model.schema import METRIC_NAMES
 from leadstats.model.timegrid import zone
 from leadstats.service import LeadStats
-from test_insights_demo import BURST, HOT, LOW, TZ, demo_db, open_demo
+from test_insights_demo import BURST, HOT, LOW, TZ, demo_db, open_demo, week_digest
 
 IST = zone(TZ)
 TO = "2026-03-02"
@@ -35,8 +35,7 @@ SCOPE = "Palm Grove"
 
 @pytest.fixture(scope="module")
 def week() -> dict[str, Any]:
-    with open_demo() as ls:
-        return build_digest(ls, period="week", to=TO, tz=TZ)
+    return week_digest()  # built once for both test files
 
 
 @pytest.fixture(scope="module")

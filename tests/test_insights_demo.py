@@ -7,6 +7,7 @@ process by :func:`demo_db` and shared read-only by every insights, digest, MCP a
 from __future__ import annotations
 
 import atexit
+import copy
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -45,6 +46,20 @@ def demo_db() -> str:
 
 def open_demo() -> LeadStats:
     return leadstats.connect(demo_db(), read_only=True)
+
+
+@cache
+def _week_digest() -> dict[str, Any]:
+    from leadstats.insights import build_digest
+
+    with open_demo() as ls:
+        return build_digest(ls, period="week", to="2026-03-02", tz=TZ)
+
+
+def week_digest() -> dict[str, Any]:
+    """The store-wide week brief to 2026-03-02, built once per test process (test_digest and
+    test_insights_advice both read it); each caller gets its own copy."""
+    return copy.deepcopy(_week_digest())
 
 
 @pytest.fixture(scope="module")

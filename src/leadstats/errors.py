@@ -64,6 +64,13 @@ class StoreError(LeadStatsError):
     exit_code = 1
 
 
+class PortInUse(LeadStatsError):
+    """``serve``/``demo`` cannot listen: the port is taken (or the address cannot be bound)."""
+
+    code = "port_in_use"
+    exit_code = 1
+
+
 class StorageFull(StoreError):
     """The store's disk is full: nothing of the refused batch was acknowledged; retry when space is back."""
 

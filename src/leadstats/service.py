@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import numpy as np
@@ -38,7 +39,7 @@ from .ingest.pipeline import (
 from .ingest.validate import STORE_SCHEMA, RecordError, Validator
 from .model import schema
 from .model.report import ReportQuery, ReportResult, parse_filter_expr
-from .model.timegrid import zone
+from .model.timegrid import from_us, zone
 from .query.result import assemble
 from .settings import Settings
 from .store import AppendResult, Store, open_store
@@ -332,6 +333,28 @@ class LeadStats:
         if replace is None:
             raise StoreError(f"the {self.store.backend} backend cannot replace events")
         return replace(first_per_id(batch.select(STORE_SCHEMA.names).cast(STORE_SCHEMA)))
+
+    def data_span(self) -> tuple[datetime, datetime] | None:
+        """When the stored events begin and end (UTC ``occurred_at`` of the first and last), or None for
+        an empty store or a backend that cannot tell cheaply (Analytics Engine). Front ends use it to say
+        where the data is when a window is empty."""
+        span = getattr(self.store, "time_span", None)
+        found = span() if span is not None else None
+        if not found:
+            return None
+        return from_us(found[0]).replace(tzinfo=UTC), from_us(found[1]).replace(tzinfo=UTC)
+
+    def data_span_doc(self, tz: str | None = None) -> dict[str, Any]:
+        """:meth:`data_span` in local time: ``first``/``last`` (ISO instants in ``tz``) and
+        ``first_day``/``last_day`` (local dates), all None for an empty store."""
+        name = self.timezone(tz)
+        span = self.data_span()
+        doc: dict[str, Any] = {"timezone": name, "first": None, "last": None, "first_day": None, "last_day": None}
+        if span is not None:
+            first, last = (at.astimezone(zone(name)) for at in span)
+            doc |= {"first": first.isoformat(), "last": last.isoformat(),
+                    "first_day": first.date().isoformat(), "last_day": last.date().isoformat()}
+        return doc
 
     def count(self) -> int:
         """Stored events (sum of weights)."""

@@ -20,6 +20,7 @@ from ..errors import AuthError, LeadStatsError
 from ..service import LeadStats
 from ..settings import Settings
 from .auth import Authenticator
+from .docs import mount_docs
 from .guard import GuardMiddleware
 from .insights_routes import digest_schedule
 from .insights_routes import router as insights_router
@@ -184,6 +185,7 @@ def create_app(ls: LeadStats, settings: Settings | None = None, *, insecure_loca
         description=DESCRIPTION,
         lifespan=lifespan,
         redoc_url=None,
+        docs_url=None,  # /docs is served from local assets by mount_docs (no CDN)
     )
     app.state.ls = ls
     app.state.settings = settings
@@ -194,9 +196,10 @@ def create_app(ls: LeadStats, settings: Settings | None = None, *, insecure_loca
     for exc_type in (LeadStatsError, RequestValidationError, HTTPException, Exception):
         app.add_exception_handler(exc_type, handle_error)
     app.add_exception_handler(ClientDisconnect, handle_disconnect)
-    app.add_middleware(GuardMiddleware, allowed_hosts=settings.allowed_hosts, docs_url=app.docs_url)
+    app.add_middleware(GuardMiddleware, allowed_hosts=settings.allowed_hosts)
     app.add_middleware(ObservabilityMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes)
     app.include_router(router)
+    mount_docs(app)  # /docs from the installed Swagger UI files (api/docs.py)
     app.include_router(insights_router)  # /api/v1/insights/* (docs/insights.md)
     app.state.lifespan_hooks.append(digest_schedule(ls, settings))  # LEADSTATS_DIGEST_CRON
     mount_extensions(app, ls, settings)

@@ -10,18 +10,15 @@
   ``Host`` it was reached by) and the configured host names may send one. Non-browser clients send no
   ``Origin`` and are not affected. Ingest also requires a JSON media type (``api/bodies.py``).
 - **Headers.** Every response carries ``Content-Security-Policy`` (scripts and styles only from the
-  server itself; ``/docs`` gets its own policy allowing the Swagger UI CDN and the page's one inline
-  script by hash), ``X-Content-Type-Options: nosniff``, ``X-Frame-Options: DENY`` (and CSP
+  server itself; the offline ``/docs`` page, ``api/docs.py``, sends its own, as strict),
+  ``X-Content-Type-Options: nosniff``, ``X-Frame-Options: DENY`` (and CSP
   ``frame-ancestors 'none'``), ``Referrer-Policy: no-referrer`` and ``Cross-Origin-Opener-Policy``.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import ipaddress
 import json
-import re
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
@@ -37,19 +34,12 @@ CSP = (
     "img-src 'self' data:; connect-src 'self'; font-src 'self'; manifest-src 'self'; "
     "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
-_DOCS_CDN = "https://cdn.jsdelivr.net"
-_DOCS_CSP = (
-    "default-src 'none'; script-src {cdn} {hashes}; style-src {cdn} 'unsafe-inline'; "
-    "img-src 'self' data: https://fastapi.tiangolo.com; connect-src 'self'; "
-    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
-)
 HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
     (b"referrer-policy", b"no-referrer"),
     (b"cross-origin-opener-policy", b"same-origin"),
 )
-_INLINE_SCRIPT = re.compile(rb"<script>(.*?)</script>", re.S)
 
 
 def _split_host(value: str) -> tuple[str, str | None]:
@@ -114,10 +104,9 @@ def _error(status: int, code: str, message: str, field: str | None) -> tuple[int
 class GuardMiddleware:
     """Pure ASGI: refuses foreign ``Host`` and cross-site ``Origin``, adds the security headers."""
 
-    def __init__(self, app: ASGIApp, allowed_hosts: Iterable[str] = (), docs_url: str | None = "/docs") -> None:
+    def __init__(self, app: ASGIApp, allowed_hosts: Iterable[str] = ()) -> None:
         self.app = app
         self.allowed_hosts = tuple(allowed_hosts)
-        self.docs_url = docs_url
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -151,10 +140,6 @@ class GuardMiddleware:
             )
             await send({"type": "http.response.body", "body": body})
             return
-        if self.docs_url and scope.get("path") == self.docs_url:
-            await self.app(scope, receive, _DocsSend(send))
-            return
-
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 message["headers"] = _add_headers(message.get("headers", ()), CSP)
@@ -172,29 +157,3 @@ def _add_headers(existing: Iterable[tuple[bytes, bytes]], csp: str) -> list[tupl
     return out
 
 
-class _DocsSend:
-    """Holds the Swagger UI page until its body is complete, then allows exactly its inline scripts."""
-
-    def __init__(self, send: Send) -> None:
-        self.send = send
-        self.start: Message | None = None
-        self.body = b""
-
-    async def __call__(self, message: Message) -> None:
-        if message["type"] == "http.response.start":
-            self.start = message
-            return
-        if message["type"] != "http.response.body" or self.start is None:
-            await self.send(message)
-            return
-        self.body += message.get("body", b"")
-        if message.get("more_body", False):
-            return
-        hashes = " ".join(
-            "'sha256-" + base64.b64encode(hashlib.sha256(m.group(1)).digest()).decode() + "'"
-            for m in _INLINE_SCRIPT.finditer(self.body)
-        )
-        csp = _DOCS_CSP.format(cdn=_DOCS_CDN, hashes=hashes)
-        self.start["headers"] = _add_headers(self.start.get("headers", ()), csp)
-        await self.send(self.start)
-        await self.send({"type": "http.response.body", "body": self.body})

@@ -29,6 +29,7 @@ from .auth import Principal, open_route, require
 from .bodies import is_ndjson, split_events
 from .schemas import (
     EXAMPLE_EVENT,
+    DataSpan,
     ErrorResponse,
     Health,
     IngestResponse,
@@ -313,6 +314,24 @@ async def query(request: Request, principal: ReadAuth, body: QueryBody) -> Respo
 )
 async def schema(request: Request, principal: ReadAuth) -> Response:
     return json_response(_ls(request).schema())
+
+
+@router.get(
+    "/api/v1/data-span",
+    tags=["reports"],
+    summary="When the stored events begin and end (to say where the data is when a window is empty)",
+    response_model=DataSpan,
+    responses=READ_ERRORS,
+)
+async def data_span(
+    request: Request,
+    principal: ReadAuth,
+    tz: Annotated[
+        str | None, Query(description="IANA timezone (default Asia/Kolkata)", examples=["Asia/Kolkata"])
+    ] = None,
+) -> Response:
+    ls = _ls(request)
+    return json_response(await run_in_threadpool(lambda: ls.data_span_doc(tz)))
 
 
 @router.get(

@@ -226,6 +226,17 @@ class SchemaDocument(BaseModel):
     renamed_dimensions: dict[str, str] = Field(default_factory=dict, description="refused names -> the dimension")
 
 
+class DataSpan(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "timezone": "Asia/Kolkata", "first": "2026-03-01T00:02:11.120000+05:30",
+        "last": "2026-03-16T23:58:40.004000+05:30", "first_day": "2026-03-01", "last_day": "2026-03-16"}]})
+    timezone: str
+    first: str | None = Field(description="the first stored event's time in the zone; null for an empty store")
+    last: str | None = Field(description="the last stored event's time in the zone")
+    first_day: str | None = Field(description="its local date")
+    last_day: str | None = Field(description="its local date")
+
+
 class Health(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={"examples": [{"status": "ok", "version": "0.1.0", "backend": "duckdb", "writer": "running"}]}

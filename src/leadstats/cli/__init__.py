@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 
-from .common import app, import_app, sync_app
+from .common import app, import_app, plain_help, sync_app
 
 COMMAND_MODULES = (
     "report",
@@ -27,6 +27,7 @@ for _name in COMMAND_MODULES:
 
 app.add_typer(import_app, name="import", help="Import events from files, D1 or Analytics Engine exports.")
 app.add_typer(sync_app, name="sync", help="Keep importing from a source on a schedule.")
+plain_help(app)
 
 
 def main() -> None:

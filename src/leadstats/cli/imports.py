@@ -16,7 +16,12 @@ def import_events(
     db: str | None = DbOption,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only the summary line."),
 ) -> None:
-    """Import lead events. Re-importing a file adds nothing; bad records are listed and skipped."""
+    """Import lead events. Re-importing a file adds nothing; bad records are listed and skipped.
+
+    \b
+    Example:
+      leadstats import events leads.jsonl more.csv --db leads.duckdb
+    """
     for f in files:
         file_kind(f)  # refuse unknown types before touching the store
     imported = duplicates = rejected = 0

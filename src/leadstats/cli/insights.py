@@ -15,8 +15,9 @@ from rich.table import Table
 
 from ..errors import InputError
 from .common import DbOption, TzOption, app, console, err_console, handle_errors, is_terminal, open_service
+from .report import HUMAN_NAMES
 
-insights_app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False)
+insights_app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None)
 app.add_typer(insights_app, name="insights", help="Focus list, best time windows, anomalies and forecast.")
 
 FromOption = typer.Option(None, "--from", help="Start (inclusive): a date = local midnight, or an ISO instant.")
@@ -60,7 +61,12 @@ def focus_cmd(
     fmt: str | None = FormatOption,
     db: str | None = DbOption,
 ) -> None:
-    """Segments to scale, fix or pause, ranked by impact (default: the last 28 full days)."""
+    """Segments to scale, fix or pause, ranked by impact (default: the last 28 full days).
+
+    \b
+    Example:
+      leadstats insights focus --from 2026-03-01 --to 2026-03-29 --db readme.duckdb
+    """
     from ..insights import focus
 
     fmt = _fmt(fmt)
@@ -77,7 +83,7 @@ def focus_cmd(
         table.add_row(str(item["rank"]), item["action"], item["name"], _num(item["counts"]["primary"]),
                       _num(r["hot_pct"]["value"]), _num(r["bot_rate"]["value"]),
                       _num(r["suspicious_pct"]["value"]), _num(item["impact"]))
-    console.print(table)
+    console.print_table(table)
     for item in doc["items"]:
         console.print(f"{item['rank']}. {item['reason']}", highlight=False, soft_wrap=True)
     console.print(_window_line(doc) + f" [dim]· {doc['segments_evaluated']} segments tested[/dim]")
@@ -94,7 +100,12 @@ def windows_cmd(
     fmt: str | None = FormatOption,
     db: str | None = DbOption,
 ) -> None:
-    """Best hours for ads per weekday × hour, and the hours bots dominate (default: the last 8 weeks)."""
+    """Best hours for ads per weekday × hour, and the hours bots dominate (default: the last 8 weeks).
+
+    \b
+    Example:
+      leadstats insights windows --from 2026-03-02 --to 2026-03-30 --db readme.duckdb
+    """
     from ..insights import best_windows
 
     fmt = _fmt(fmt)
@@ -108,7 +119,7 @@ def windows_cmd(
     for s in doc["top_ad_slots"]:
         table.add_row(s["label"], _num(s["expected_primary"]), _num(s["expected_hot"]), _num(s["hot_pct"]),
                       _num(s["bot_rate"]))
-    console.print(table)
+    console.print_table(table)
     for p in doc["peak_hours"]:
         console.print(f"peak {p['label']}: {p['expected_hot_per_hour']:.1f} hot and "
                       f"{p['expected_primary_per_hour']:.0f} actual leads an hour, {p['share_of_hot']:.0f}% of hot "
@@ -129,7 +140,12 @@ def anomalies_cmd(
     fmt: str | None = FormatOption,
     db: str | None = DbOption,
 ) -> None:
-    """Hours and days far from the same slot in previous weeks (default: the last 7 days)."""
+    """Hours and days far from the same slot in previous weeks (default: the last 7 days).
+
+    \b
+    Example:
+      leadstats insights anomalies --from 2026-03-23 --to 2026-03-30 --db readme.duckdb
+    """
     from ..insights import anomalies
 
     fmt = _fmt(fmt)
@@ -145,9 +161,10 @@ def anomalies_cmd(
     from ..insights.words import span_words
 
     for a in doc["anomalies"]:
-        table.add_row(a["severity"], span_words(a["start"], a["end"]), a["name"], a["metric"], a["kind"],
+        table.add_row(a["severity"], span_words(a["start"], a["end"]), a["name"],
+                      HUMAN_NAMES.get(a["metric"], a["metric"]), a["kind"],
                       _num(a["value"]), _num(a["baseline"]["median"]), f"{a['z']:+.1f}")
-    console.print(table)
+    console.print_table(table)
     console.print(_window_line(doc) + f" [dim]· baseline {doc['baseline_weeks']} weeks[/dim]")
 
 
@@ -161,7 +178,12 @@ def forecast_cmd(
     fmt: str | None = FormatOption,
     db: str | None = DbOption,
 ) -> None:
-    """Next 7 days by day and the next day by hour, with 80% intervals (history before --to)."""
+    """Next 7 days by day and the next day by hour, with 80% intervals (history before --to).
+
+    \b
+    Example:
+      leadstats insights forecast --to 2026-03-30 --db readme.duckdb
+    """
     from ..insights import forecast
 
     fmt = _fmt(fmt)
@@ -171,14 +193,15 @@ def forecast_cmd(
         return _json(doc)
     for key, title in (("daily", "Next 7 days"), ("hourly", "Next day by hour")):
         part = doc[key]
-        table = Table(title=f"{title}: {metric} ({part['interval']:.0%} band)", title_justify="left",
+        table = Table(title=f"{title}: {HUMAN_NAMES.get(metric, metric)} ({part['interval']:.0%} band)",
+                      title_justify="left",
                       header_style="bold")
         for col in ("when", "expected", "low", "high"):
             table.add_column(col, justify="left" if col == "when" else "right")
         for p in part["points"]:
             when = p["date"] if key == "daily" else p["start"][11:16]
             table.add_row(when, _num(p["expected"]), _num(p["low"]), _num(p["high"]))
-        console.print(table)
+        console.print_table(table)
         console.print(f"{title}: {part['accuracy']}", highlight=False, soft_wrap=True)
     console.print("[dim]typical error = mean absolute percentage error (MAPE) in the backtest[/dim]")
 
@@ -196,7 +219,12 @@ def digest(
     ),
     db: str | None = DbOption,
 ) -> None:
-    """The brief: KPIs vs the previous period, focus, windows, anomalies, forecast and 3-5 actions."""
+    """The brief: KPIs vs the previous period, focus, windows, anomalies, forecast and 3-5 actions.
+
+    \b
+    Example:
+      leadstats digest --period week --to 2026-03-30 --db readme.duckdb
+    """
     from ..insights.delivery import FORMATS, make_digest, render, send
 
     fmt = fmt.lower()
@@ -221,7 +249,12 @@ def export_cmd(
     out: str = typer.Option("leadstats-ai-pack", "--out", help="Directory to write (created if needed)."),
     db: str | None = DbOption,
 ) -> None:
-    """Export aggregates: ``--for-ai`` writes CSV/JSON breakdowns, insights and a prompt template."""
+    """Export aggregates: --for-ai writes CSV/JSON breakdowns, insights and a prompt template.
+
+    \b
+    Example:
+      leadstats export --for-ai --out ai-pack --db readme.duckdb
+    """
     from ..insights.export import export_for_ai
 
     if not for_ai:

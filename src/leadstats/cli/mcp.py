@@ -15,7 +15,12 @@ from .common import DbOption, app, handle_errors, open_service
 @app.command("mcp")
 @handle_errors
 def mcp_cmd(db: str | None = DbOption) -> None:
-    """Serve the MCP tools (lead_stats, lead_summary, focus_segments, ...) over stdin/stdout."""
+    """Serve the MCP tools (lead_stats, lead_summary, focus_segments, ...) over stdin/stdout.
+
+    \b
+    Example:
+      leadstats mcp --db readme.duckdb
+    """
     from ..mcp import run_stdio
 
     # stdout carries the protocol: every log line goes to stderr.

@@ -30,7 +30,12 @@ def migrate_command(
     restart: bool = typer.Option(False, "--restart", help="Ignore the checkpoint and rescan from the first id."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only the summary line."),
 ) -> None:
-    """Copy a store to another backend in bounded batches; resumable, idempotent."""
+    """Copy a store to another backend in bounded batches; resumable, idempotent.
+
+    \b
+    Example:
+      leadstats migrate --from leads.duckdb --to chdb:///srv/leadstats/chdb
+    """
     if source_url.strip() == target_url.strip():
         raise StoreError("--from and --to name the same store")
     source = connect_store(source_url, read_only=True)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import errno
 import ipaddress
 import logging
 import signal
+import socket
 from collections.abc import Callable
 from types import FrameType
 from typing import Any
@@ -13,7 +15,7 @@ from typing import Any
 import typer
 
 from ..discovery import Advert, live_server, make_advert, remove_advert, write_advert
-from ..errors import InputError, StoreError
+from ..errors import InputError, PortInUse, StoreError
 from ..remote import GuardedStore, local_path, open_local, record_ingest_server
 from ..service import LeadStats
 from ..settings import Settings
@@ -47,6 +49,24 @@ def check_serve_config(settings: Settings, host: str, insecure_local: bool) -> N
         )
 
 
+def listen_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host:port`` and listening; a port in use is :class:`PortInUse`."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host.strip("[]"), port))
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise PortInUse(f"port {port} on {host} is already in use: stop the program using it, "
+                            "or choose another port with --port") from None
+        raise PortInUse(f"cannot listen on {host}:{port} ({exc.strerror}): choose another --host or --port") from None
+    sock.set_inheritable(True)
+    return sock
+
+
 def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
     # uvicorn shuts down gracefully on SIGTERM, then re-raises the signal: exit 0 instead of dying,
     # so the store is closed (checkpointed) on the way out.
@@ -67,7 +87,13 @@ def serve(
         30, "--shutdown-timeout", help="Seconds to let in-flight requests finish on SIGTERM/SIGINT."
     ),
 ) -> None:
-    """Serve the HTTP API (docs/http-api.md). Tokens: LEADSTATS_INGEST_TOKENS, LEADSTATS_READ_TOKENS."""
+    """Serve the HTTP API (docs/http-api.md). Tokens: LEADSTATS_INGEST_TOKENS, LEADSTATS_READ_TOKENS.
+
+    \b
+    Example:
+      LEADSTATS_READ_TOKENS=s3cret leadstats serve --db leads.duckdb --port 8000
+      leadstats serve --db readme.duckdb --insecure-local   (no tokens, loopback only)
+    """
     run_server(
         db, host=host, port=port, insecure_local=insecure_local, log_level=log_level, shutdown_timeout=shutdown_timeout
     )
@@ -96,7 +122,8 @@ def run_server(
     check_serve_config(settings, host, insecure_local)
     configure_logging(log_level)
     url_of_store = db or settings.db
-    with open_held_store(url_of_store, settings) as ls:
+    sock = listen_socket(host, port)  # a busy port is one line (exit 1) before anything else happens
+    with sock, open_held_store(url_of_store, settings) as ls:
         scheduler = build_scheduler(ls, settings)  # LEADSTATS_SYNC_D1_*, LEADSTATS_DIGEST_CRON
         # the digest runs in the scheduler (with its status), not in create_app's own digest hook
         api = create_app(ls, dataclasses.replace(settings, digest_cron=None), insecure_local=insecure_local)
@@ -127,7 +154,7 @@ def run_server(
         url = f"http://{host}:{port}/"
         log.info("serving", extra={"fields": {"url": url, "auth": auth, "store": ls.backend}})
         if on_ready:
-            on_ready(url)
+            on_ready(url)  # the socket listens already: a request sent now waits for uvicorn, never fails
         config = uvicorn.Config(
             api,
             host=host,
@@ -146,7 +173,7 @@ def run_server(
             GuardedStore(ls.store).check()  # refuses a second live ingest process for the same table
             stop_beating = record_ingest_server(ls.store, advert)
         try:
-            _AdvertisingServer(config, path, advert).run()
+            _AdvertisingServer(config, path, advert).run(sockets=[sock])
         finally:
             if stop_beating is not None:
                 stop_beating()
@@ -205,5 +232,5 @@ class _AdvertisingServer:
 
         self.server = Server(config)
 
-    def run(self) -> None:
-        self.server.run()
+    def run(self, sockets: list[Any] | None = None) -> None:
+        self.server.run(sockets=sockets)

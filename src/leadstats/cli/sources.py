@@ -64,7 +64,12 @@ def import_d1_cmd(
     batch_size: int | None = BatchOption,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only the summary line and unreadable rows."),
 ) -> None:
-    """Import the lead-capture D1 database; a rerun imports only new rows. Exit 1 if rows were unreadable."""
+    """Import the lead-capture D1 database; a rerun imports only new rows. Exit 1 if rows were unreadable.
+
+    \b
+    Example:
+      leadstats import d1 d1-export.sqlite --db leads.duckdb
+    """
     if is_terminal() and err_console.is_terminal and not quiet:
         columns = [SpinnerColumn(), TextColumn("[bold]{task.description}"),
                    TextColumn("{task.completed:,.0f} rows"), TimeElapsedColumn()]
@@ -100,7 +105,12 @@ def sync_d1_cmd(
     """Keep importing new D1 rows on a schedule, one log line per run (Ctrl-C to stop).
 
     A failed run is logged and retried at the next tick. With --once or --max-runs: exit 1 if any run
-    failed or met unreadable rows."""
+    failed or met unreadable rows.
+
+    \b
+    Example:
+      leadstats sync d1 d1-export.sqlite --every 5m --db leads.duckdb
+    """
     interval = parse_every(every)
     load_mapping(mapping)  # refuse a bad mapping file before the first tick
     limit = 1 if once else max_runs
@@ -139,7 +149,12 @@ def import_ae_cmd(
     db: str | None = DbOption,
     mapping: Path | None = MappingOption,
 ) -> None:
-    """Import Analytics Engine exports; each row counts _sample_interval times. Re-imports add nothing."""
+    """Import Analytics Engine exports; each row counts _sample_interval times. Re-imports add nothing.
+
+    \b
+    Example:
+      leadstats import ae ae-export.json --db leads.duckdb
+    """
     maps = load_mapping(mapping)
     rejected = 0
     with open_service(db) as ls:

@@ -98,7 +98,7 @@ def fmt_int(value: float) -> str:
 
 def fmt_pct(value: float | None) -> str:
     if value is None:
-        return "n/a"
+        return "—"  # a number that does not exist (docs/semantics.md "Words for people")
     return f"{value:.0f}%" if abs(value) >= 10 else f"{value:.1f}%"
 
 

@@ -325,13 +325,13 @@ def recommend(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 def _kpi_cell(name: str, value: Any) -> str:
     if value is None:
-        return "n/a"
+        return "—"  # a number that does not exist (docs/semantics.md "Words for people")
     return fmt_pct(value) if name in RATIOS else fmt_int(value)
 
 
 def _change_cell(name: str, block: Mapping[str, Any]) -> str:
     if block["change"] is None:
-        return "n/a"
+        return "—"  # a number that does not exist (docs/semantics.md "Words for people")
     if name in RATIOS:
         return f"{block['change']:+.1f} pts"
     value, previous = block["value"] or 0, block["previous"] or 0

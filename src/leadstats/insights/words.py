@@ -125,7 +125,7 @@ def window_words(window: Mapping[str, Any]) -> str:
 
 
 def pct_words(value: float | None) -> str:
-    """A percentage for a sentence: ``43%``, ``4.2%``, ``n/a``."""
+    """A percentage for a sentence: ``43%``, ``4.2%``, ``—``."""
     if value is None:
-        return "n/a"
+        return "—"  # a number that does not exist (docs/semantics.md "Words for people")
     return f"{value:.0f}%" if abs(value) >= 10 else f"{value:.1f}%"

@@ -345,6 +345,12 @@ class ClickHouseBase:
         rows = self._db.rows(f"SELECT sum(weight) FROM {self._events}")
         return int(rows[0][0] or 0) if rows else 0
 
+    def time_span(self) -> tuple[int, int] | None:
+        """First and last ``occurred_at`` (UTC microseconds), None for no events (min/max of the sort key)."""
+        rows = self._db.rows(f"SELECT count(), toUnixTimestamp64Micro(min(occurred_at)), "
+                             f"toUnixTimestamp64Micro(max(occurred_at)) FROM {self._events}")
+        return (int(rows[0][1]), int(rows[0][2])) if rows and int(rows[0][0]) else None
+
     def health(self) -> dict[str, Any]:
         rows = self._db.rows(f"SELECT count(), sum(weight) FROM {self._events}")
         db = "{d:String}" if self.database else "currentDatabase()"

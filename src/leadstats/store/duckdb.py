@@ -854,6 +854,14 @@ class DuckDBStore:
         return int(row[0]) if row else 0
 
     @_guarded(write=False)
+    def time_span(self) -> tuple[int, int] | None:
+        """First and last ``occurred_at`` (UTC microseconds), None for no events. Cheap: DuckDB answers
+        min/max from the row groups' zone maps."""
+        row = self._cursor().execute(
+            "SELECT epoch_us(min(occurred_at)), epoch_us(max(occurred_at)) FROM events").fetchone()
+        return None if row is None or row[0] is None else (int(row[0]), int(row[1]))
+
+    @_guarded(write=False)
     def health(self) -> dict[str, Any]:
         cur = self._cursor()
         counted = cur.execute("SELECT count(*), coalesce(sum(weight), 0) FROM events").fetchone()

@@ -58,6 +58,14 @@ export function fmtDate(date, withYear = true) {
   return withYear ? `${d} ${MONTHS[m - 1]} ${y}` : `${d} ${MONTHS[m - 1]}`;
 }
 
+/** Two local dates as one range: "1–16 Mar 2026", "28 Feb – 16 Mar 2026", "30 Dec 2025 – 2 Jan 2026". */
+export function fmtDayRange(first, last) {
+  if (first === last) return fmtDate(last);
+  if (first.slice(0, 7) === last.slice(0, 7)) return `${Number(first.slice(8, 10))}–${fmtDate(last)}`;
+  if (first.slice(0, 4) === last.slice(0, 4)) return `${fmtDate(first, false)} – ${fmtDate(last)}`;
+  return `${fmtDate(first)} – ${fmtDate(last)}`;
+}
+
 /** A bucket_start (local ISO with offset) as a short label; the wall time is read as written. */
 export function bucketLabel(iso, bucket) {
   const date = iso.slice(0, 10);

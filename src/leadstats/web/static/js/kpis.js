@@ -4,7 +4,7 @@ import { escapeHtml, fmtInt, fmtPct, rateDefinition, rates } from "./format.js";
 
 const CARDS = [
   { key: "received", label: "Received", kind: "count", help: "Every event: actual, follow-up, test, blocked and bot" },
-  { key: "primary", label: "Actual leads", kind: "count", help: "Primary submissions: new, real leads" },
+  { key: "primary", label: "Actual leads", kind: "count", help: "New, real leads: the first submission of each enquiry" },
   // Rate cards: their meaning is the schema's rate definition (see helpOf).
   { key: "actual_pct", label: "Actual %", kind: "pct" },
   { key: "hot_pct", label: "Hot %", kind: "pct" },

@@ -3,7 +3,7 @@
 
 import { ApiError, apiFetch, getJson, getToken, setToken } from "./api.js";
 import { renderBreakdown } from "./breakdown.js";
-import { fmtDate, setRateDefinitions } from "./format.js";
+import { fmtDate, fmtDayRange, setRateDefinitions } from "./format.js";
 import { renderHeatmap } from "./heatmap.js";
 import { loadInsights, whenVisible } from "./insights.js";
 import { renderKpis } from "./kpis.js";
@@ -257,6 +257,7 @@ async function load() {
     $("#status").textContent = empty
       ? "No leads in this window: try a longer date range or fewer filters."
       : `Updated ${new Date().toLocaleTimeString()}.`;
+    if (empty) await showDataSpan(seq, signal);
     document.body.dataset.empty = String(empty);
     $("#token-button").textContent = "Change token";
     $("#token-button").hidden = !getToken();
@@ -282,6 +283,33 @@ async function load() {
     showError(err instanceof ApiError ? err.message : `Something went wrong: ${err.message}`);
     setPageState("error");
   }
+}
+
+/** An empty window: say where the store's data is, with a link to that range (GET /api/v1/data-span). */
+async function showDataSpan(seq, signal) {
+  let span;
+  try {
+    span = await getJson(`/api/v1/data-span?${new URLSearchParams({ tz: state.tz })}`, { signal });
+  } catch {
+    return; // the plain message stays
+  }
+  if (seq !== loadSeq) return;
+  const status = $("#status");
+  if (!span.last_day) {
+    status.textContent = "No leads yet: the store has no events.";
+    return;
+  }
+  const to = addDays(span.last_day, 1);
+  const link = document.createElement("a");
+  link.id = "data-span-link";
+  link.href = serializeState({ ...state, range: "custom", from: span.first_day, to });
+  link.textContent = "Show that range";
+  link.addEventListener("click", (event) => {
+    event.preventDefault();
+    changeWindow({ range: "custom", from: span.first_day, to });
+  });
+  status.textContent = `No leads in this window. Latest data: ${fmtDayRange(span.first_day, span.last_day)}. `;
+  status.append(link);
 }
 
 function render() {
