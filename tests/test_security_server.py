@@ -83,7 +83,8 @@ def test_security_headers(http: httpx.Client) -> None:
         assert resp.headers["x-frame-options"] == "DENY"
         assert resp.headers["referrer-policy"] == "no-referrer"
     docs = http.get("/docs")
-    assert docs.status_code == 200 and "'sha256-" in docs.headers["content-security-policy"]
+    docs_csp = docs.headers["content-security-policy"]  # served offline: no CDN, no inline script
+    assert docs.status_code == 200 and "script-src 'self'" in docs_csp and "cdn" not in docs_csp
     assert "'unsafe-inline'" not in docs.headers["content-security-policy"].split("script-src")[1].split(";")[0]
 
 
