@@ -34,7 +34,9 @@ class Relation:
 
     ``columns`` maps logical fields to SQL expressions (default: the quoted field name); ``weight`` is
     the SQL of a per-row multiplicity (None: every row counts once); a rollup keeps pre-summed metric
-    columns and a ``suspicion`` key column instead of events.
+    columns instead of events: every metric a column when ``columns`` names ``suspicious`` (summed at
+    the threshold the relation was built for, the ClickHouse slot rollup), else ``suspicious`` is summed
+    from a ``suspicion`` key column (DuckDB's ``(slot, suspicion)`` rollup).
     """
 
     table: str
@@ -169,6 +171,8 @@ class _Compiler:
         return f.operator.sql(target)
 
     def metric_sql(self) -> list[str]:
+        if self.rel.rollup and "suspicious" in self.rel.columns:  # pre-aggregated: every metric is a column
+            return [self.d.total.format(value=self.col(name)) for name in METRIC_NAMES]
         smin = self.bind(self.q.suspicious_min, _type_of(self.q.suspicious_min))
         if self.rel.rollup:
             out = []
