@@ -11,11 +11,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from leadstats.sources.d1.rest import RestSource
 
 from leadstats.cloudflare import CloudflareClient, api_base, backoff_delay, retry_after_s
 from leadstats.errors import UpstreamError
 from leadstats.settings import Settings
+from leadstats.sources.d1.rest import RestSource
 from leadstats.store.analytics_engine import AnalyticsEngineStore
 
 ACCOUNT = "acc123"

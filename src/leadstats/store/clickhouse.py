@@ -57,8 +57,8 @@ import pyarrow.compute as pc
 from ..errors import StoreError
 from ..ingest.pipeline import first_per_id
 from ..ingest.validate import STORE_SCHEMA
-from ..model.report import ReportQuery
 from ..model.metrics import METRIC_NAMES
+from ..model.report import ReportQuery
 from ..model.schema import DEFAULT_SUSPICIOUS_MIN, ENGAGEMENT_LABELS, EVENT_COLUMNS, EVENT_TYPES
 from ..model.timegrid import US, from_us
 from ..query.compiler import Relation, compile_report, metric_conditions
@@ -167,7 +167,8 @@ def rollup_select(source: str, where: str | None = None, sign: int = 1) -> str:
     the one metric registry at the default ``suspicious_min``."""
     neg = "-" if sign < 0 else ""
     conds = metric_conditions(_q, repr(DEFAULT_SUSPICIOUS_MIN))
-    sums = [f"{neg}toInt64({'sum(weight)' if c is None else f'sumIf(weight, {c})'}) AS {_q(m)}" for m, c in conds.items()]
+    sums = [f"{neg}toInt64({'sum(weight)' if c is None else f'sumIf(weight, {c})'}) AS {_q(m)}"
+            for m, c in conds.items()]
     sums += [f"{neg}toInt64(count()) AS event_rows", f"{neg}toInt64(sumIf(weight, {_SCORED})) AS scored"]
     filt = f" WHERE {where}" if where else ""
     return f"SELECT {_SLOT} AS slot, {', '.join(sums)} FROM {source}{filt} GROUP BY slot"
@@ -532,6 +533,14 @@ class ClickHouseBase:
             found = self._existing_ids(pa.table({"event_id": pa.array(ids, pa.string())}))
         return set(found.to_pylist()) & set(ids)
 
+    def _check_sql(self) -> str:
+        """The idempotency check: which staged ids are stored."""
+        if self._derived:
+            return (f"SELECT DISTINCT event_id FROM {self._ids}"
+                    f" WHERE event_id GLOBAL IN (SELECT event_id FROM {self._stage})")
+        return (f"SELECT DISTINCT event_id FROM {self._events}"
+                f" WHERE id_hash GLOBAL IN (SELECT cityHash64(event_id) FROM {self._stage})")
+
     def _stage_ids(self, ids: pa.Table) -> None:
         self._db.command(f"TRUNCATE TABLE {self._stage}")
         self._db.insert(self._stage, ids)
@@ -541,13 +550,7 @@ class ClickHouseBase:
         them are read), or, on a schema-1 store opened read-only, by ``id_hash`` over all events (plus,
         rarely, a hash collision, which the caller's exact ``is_in`` on the strings ignores)."""
         self._stage_ids(ids)
-        staged = f"(SELECT event_id FROM {self._stage})"
-        if self._derived:
-            sql = f"SELECT DISTINCT event_id FROM {self._ids} WHERE event_id GLOBAL IN {staged}"
-        else:
-            sql = (f"SELECT DISTINCT event_id FROM {self._events}"
-                   f" WHERE id_hash GLOBAL IN (SELECT cityHash64(event_id) FROM {self._stage})")
-        found = self._db.arrow(sql)
+        found = self._db.arrow(self._check_sql())
         self._db.command(f"TRUNCATE TABLE {self._stage}")
         col = found.column("event_id") if found.num_columns else pa.chunked_array([], pa.string())
         return col.combine_chunks().cast(pa.string())
