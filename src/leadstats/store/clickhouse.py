@@ -129,6 +129,11 @@ def _q(name: str) -> str:
     return f"`{name}`"
 
 
+# Rows written straight into a derived table (rebuilds, delete corrections) are never dropped as a repeated
+# block by a replicated table's insert deduplication: two equal correction blocks are two corrections.
+_INSERT = "INSERT INTO {table} SETTINGS insert_deduplicate = 0 "
+
+
 _SLOT = f"intDiv(toUnixTimestamp64Micro(occurred_at), {SLOT_US})"
 _SCORED = "event_type = 'primary' AND suspicion_score IS NOT NULL"
 
@@ -335,7 +340,10 @@ class ClickHouseBase:
         if not read_only:
             self._create()
         # Schema 2 keeps the ids index and the rollups; a schema-1 store opened read-only has neither.
-        self._derived = self.schema_version() >= 2
+        try:
+            self._derived = self.schema_version() >= 2
+        except StoreError:  # nothing there yet (read-only): the first read names the problem
+            self._derived = False
 
     # -- schema ----------------------------------------------------------------------------------
     def _create(self) -> None:
@@ -391,13 +399,13 @@ class ClickHouseBase:
         write lock."""
         for table in (self._ids, self._rollup, self._scores):
             self._db.command(f"TRUNCATE TABLE {table}")
-        self._db.command(f"INSERT INTO {self._ids} {ids_select(self._events)}")
+        self._db.command(_INSERT.format(table=self._ids) + ids_select(self._events))
         months = [r[0] for r in self._db.rows(
             f"SELECT DISTINCT toYYYYMM(occurred_at) AS m FROM {self._events} ORDER BY m")]
         for month in months:
             where = f"toYYYYMM(occurred_at) = {int(month)}"
-            self._db.command(f"INSERT INTO {self._rollup} {rollup_select(self._events, where)}")
-            self._db.command(f"INSERT INTO {self._scores} {scores_select(self._events, where)}")
+            self._db.command(_INSERT.format(table=self._rollup) + rollup_select(self._events, where))
+            self._db.command(_INSERT.format(table=self._scores) + scores_select(self._events, where))
         self._verified = True
 
     def rebuild(self) -> None:
@@ -477,13 +485,16 @@ class ClickHouseBase:
             gone = self._db.rows(f"SELECT count(DISTINCT event_id) FROM {self._ids} WHERE event_id GLOBAL IN {staged}")
             n = int(gone[0][0]) if gone else 0
             if n:
-                # The index knows each event's time: only the hours that hold them are read.
-                hours = (f"toStartOfHour(occurred_at) GLOBAL IN (SELECT DISTINCT toStartOfHour(occurred_at)"
-                         f" FROM {self._ids} WHERE event_id GLOBAL IN {staged})")
-                rows = f"{hours} AND event_id GLOBAL IN {staged}"
-                self._db.command(f"INSERT INTO {self._rollup} {rollup_select(self._events, rows, sign=-1)}")
-                self._db.command(f"INSERT INTO {self._scores} {scores_select(self._events, rows, sign=-1)}")
-                self._db.command(f"DELETE FROM {self._events} WHERE {rows.replace('GLOBAL IN', 'IN')}")
+                # The index knows each event's time: only the hours that hold them are read (the events'
+                # primary key starts with the hour). GLOBAL for a cluster's reads; a DELETE runs per table.
+                def rows(glob: str) -> str:
+                    return (f"toStartOfHour(occurred_at) {glob}IN (SELECT DISTINCT toStartOfHour(occurred_at)"
+                            f" FROM {self._ids} WHERE event_id {glob}IN {staged}) AND event_id {glob}IN {staged}")
+
+                minus = rows("GLOBAL ")
+                self._db.command(_INSERT.format(table=self._rollup) + rollup_select(self._events, minus, sign=-1))
+                self._db.command(_INSERT.format(table=self._scores) + scores_select(self._events, minus, sign=-1))
+                self._db.command(f"DELETE FROM {self._events} WHERE {rows('')}")
                 self._db.command(f"DELETE FROM {self._ids} WHERE event_id IN {staged}")
             self._db.command(f"TRUNCATE TABLE {self._stage}")
         return n
