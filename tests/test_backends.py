@@ -32,7 +32,6 @@ from reference import evaluate
 # -- the issue-2 report tests, unchanged, on the ClickHouse family ------------------------------------
 KNOWN_GAPS = {
     "test_result_document_shape": "meta.backend names the backend that answered (chdb/clickhouse, not duckdb)",
-    "test_rollup_and_event_paths_agree": "no 15-minute rollup table on ClickHouse: reports read the MergeTree",
 }
 for _name in dir(_issue2):
     if _name.startswith("test_"):

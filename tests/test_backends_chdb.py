@@ -3,22 +3,29 @@
 from __future__ import annotations
 
 import json
+import random
+import re
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from typer.testing import CliRunner
 
 import leadstats
-from conftest_backends import CHDB_DIR, new_database
+from conftest_backends import CHDB_DIR, document, new_database, open_backend, random_events
 from leadstats.cli import app
 from leadstats.errors import StoreError
+from leadstats.ingest.validate import STORE_SCHEMA
 from leadstats.model.report import ReportQuery
 from leadstats.query.compiler import compile_report
 from leadstats.query.dialect import CLICKHOUSE
 from leadstats.store.chdb import ChDBStore
-from leadstats.store.clickhouse import events_ddl
+from leadstats.store.clickhouse import ClickHouseStore, events_ddl
 
 EVENTS = [
     {"event_id": "a", "event_type": "primary", "occurred_at": "2026-03-07T04:30:00Z", "project": "Alpha, Phase 2"},
@@ -147,6 +154,154 @@ def test_why_not_to_start_of_interval() -> None:
         npt = ls.report("2026-03-07", "2026-03-08", timezone="Asia/Kathmandu", bucket="30m").rows
         assert [r["bucket_start"] for r in ist if r["received"]][0] == "2026-03-07T10:00:00+05:30"
         assert [r["bucket_start"] for r in npt if r["received"]][-1] == "2026-03-07T12:00:00+05:45"
+    finally:
+        store.execute(f"DROP DATABASE IF EXISTS {db}")
+        store.close()
+
+
+# -- issue 13: the ids index and the 15-minute rollup ------------------------------------------------
+def _rows(first: int, n: int, day: int = 7) -> pa.Table:
+    """``n`` stored-form events with ids ``k<first>``.. (zero-padded: sequential ids sort together)."""
+    ids = [f"k{i:08d}" for i in range(first, first + n)]
+    cols: dict[str, Any] = {f.name: pa.nulls(n, f.type) for f in STORE_SCHEMA}
+    cols["event_id"] = pa.array(ids, pa.string())
+    cols["event_type"] = pa.array(["primary" if i % 3 else "bot" for i in range(first, first + n)], pa.string())
+    base = int(datetime(2026, 3, day, tzinfo=UTC).timestamp()) * 10**6
+    cols["occurred_at"] = pa.array([base + i * 1_000_000 for i in range(n)], pa.timestamp("us"))
+    cols["suspicion_score"] = pa.array([float(i % 100) for i in range(first, first + n)], pa.float64())
+    cols["weight"] = pa.array([1] * n, pa.int64())
+    return pa.Table.from_pydict(cols, schema=STORE_SCHEMA)
+
+
+def _granules(plan: str) -> tuple[int, int]:
+    found = re.findall(r"Granules: (\d+)/(\d+)", plan)
+    assert found, plan
+    read, total = found[-1]
+    return int(read), int(total)
+
+
+def test_id_check_reads_only_the_granules_that_can_hold_the_batch() -> None:
+    """The check's cost follows the batch, not the table: the ids index is ordered by event_id, so a
+    batch of new ids reads the granules around them, not every stored id (the 100M-event load slowed
+    down because each batch read the whole table's id_hash)."""
+    db = new_database()
+    store = ChDBStore(CHDB_DIR, database=db)
+    try:
+        for first in range(0, 60_000, 20_000):
+            assert store.append(_rows(first, 20_000)).accepted == 20_000
+        # 100 ids, half of them stored (the end of the last batch), half new.
+        store._stage_ids(pa.table({"event_id": pa.array([f"k{i:08d}" for i in range(59_950, 60_050)])}))
+        assert len(store.execute(store._check_sql())) == 50
+        plan = "\n".join(r[0] for r in store.execute("EXPLAIN indexes = 1 " + store._check_sql()))
+        read, total = _granules(plan)
+        assert "leadstats_ids" in plan and total >= 6 and read <= 2, plan
+        result = store.append(pa.concat_tables([_rows(59_990, 10), _rows(60_000, 100)]))
+        assert (result.accepted, result.duplicates) == (100, 10)
+        assert store.stored_ids(["k00000005", "k00060050", "nope"]) == {"k00000005", "k00060050"}
+    finally:
+        store.execute(f"DROP DATABASE IF EXISTS {db}")
+        store.close()
+
+
+def test_rollup_exact_through_deletes_and_replacements(tmp_path: Path) -> None:
+    """Time-only reports come from the slot rollup (and the score histogram for other thresholds) and
+    equal DuckDB's after deletes and replacements; deleted ids can be stored again."""
+    events = random_events(random.Random(5), 300)
+    with open_backend("chdb", tmp_path) as ch, open_backend("duckdb", tmp_path, "ref") as dk:
+        for ls in (ch, dk):
+            assert ls.ingest(events).accepted == 300
+            assert ls.delete_events([f"r{i}" for i in range(0, 300, 7)] + ["nope"]) == 43
+            stored = pa.concat_tables(ls.scan_rows())
+            picked = stored.filter(pc.is_in(stored.column("event_id"),
+                                                    value_set=pa.array([e["event_id"] for e in events[1:40:3]])))
+            n = picked.num_rows
+            for name, value in (("event_type", pa.array(["primary"] * n)), ("suspicion_score", pa.array([55.0] * n)),
+                                ("occurred_at", pa.array([1772792100 * 10**6] * n, pa.timestamp("us")))):
+                typed = value.cast(STORE_SCHEMA.field(name).type)
+                picked = picked.set_column(picked.schema.get_field_index(name), name, typed)
+            assert ls.replace_rows(picked).accepted == n > 5  # moved to 2026-03-06 10:15 UTC, primary, score 55
+            assert ls.ingest([events[7]]).accepted == 1  # deleted, so new again
+        assert ch.store._in_step()  # type: ignore[attr-defined]
+        queries = [
+            {"date_range": [start, end], "timezone": tz, "bucket": bucket, "suspicious_min": smin,
+             "dimensions": dims}
+            for start, end in (("2026-03-06", "2026-03-12"), ("2026-10-29", "2026-11-05"),
+                               ("2026-04-01", "2026-04-09"))
+            for tz, bucket, smin, dims in (("Asia/Kolkata", "30m", 40, []), ("America/New_York", "1d", 39.5, []),
+                                           ("Asia/Kathmandu", "15m", 0, ["hour_of_day"]),
+                                           ("UTC", None, 80, ["weekday"]))
+        ]
+        for q in queries:
+            assert ch.store.report_rows(ch.build_json_query(q)).engine == "rollup", q
+            assert document(ch, q) == document(dk, q), q
+        assert document(ch, queries[0])["totals"]["received"] > 0
+
+
+def _drop_derived(store: ChDBStore) -> None:
+    """What a schema-1 store looks like: events and state only."""
+    for name in ("leadstats_ids", "leadstats_rollup_15m", "leadstats_rollup_scores"):
+        store.execute(f"DROP VIEW IF EXISTS {store.database}.{name}_mv")
+        store.execute(f"DROP TABLE IF EXISTS {store.database}.{name}")
+    store.set_state("schema_version", "1")
+
+
+def test_schema_1_store_is_migrated_once(tmp_path: Path) -> None:
+    events = random_events(random.Random(8), 200)
+    q = {"date_range": ["2026-03-06", "2026-04-10"], "timezone": "Asia/Kolkata", "bucket": "1d",
+         "suspicious_min": 39.5}
+    db = new_database()
+    store = ChDBStore(CHDB_DIR, database=db)
+    try:
+        ls = leadstats.service.LeadStats(store)
+        ls.ingest(events)
+        expected = document(ls, q)
+        _drop_derived(store)
+        store.close()
+        old = ChDBStore(CHDB_DIR, database=db, read_only=True)  # not migrated: events path, hash check
+        assert old.schema_version() == 1 and old.report_rows(ls.build_json_query(q)).engine == "events"
+        assert document(leadstats.service.LeadStats(old), q) == expected
+        assert old.stored_ids(["r1", "r2", "x"]) == {"r1", "r2"}
+        old.close()
+        store = ChDBStore(CHDB_DIR, database=db)
+        ls = leadstats.service.LeadStats(store)
+        assert store.schema_version() == 2 and store._in_step()
+        assert store.report_rows(ls.build_json_query(q)).engine == "rollup"
+        assert document(ls, q) == expected
+        assert ls.ingest(events).duplicates == 200
+    finally:
+        store.execute(f"DROP DATABASE IF EXISTS {db}")
+        store.close()
+
+
+@pytest.mark.parametrize("kind", ["chdb", "connect"])
+def test_derived_tables_out_of_step_are_rebuilt(kind: str) -> None:
+    """A write interrupted between the events and their views (simulated: derived rows lost) is found by
+    the row counts (chDB when it opens, a server store before its first write) and rebuilt from the events."""
+    events = random_events(random.Random(9), 150)
+    q = {"date_range": ["2026-03-06", "2026-04-10"], "timezone": "Asia/Kolkata", "bucket": "60m"}
+    db = new_database()
+
+    def open_store() -> Any:
+        if kind == "chdb":
+            return ChDBStore(CHDB_DIR, database=db)
+        import clickhouse_connect
+
+        return ClickHouseStore(client=clickhouse_connect.get_client(interface="chdb", path=CHDB_DIR), database=db)
+
+    store = open_store()
+    try:
+        ls = leadstats.service.LeadStats(store)
+        ls.ingest(events)
+        expected = document(ls, q)
+        store.execute(f"DELETE FROM {db}.leadstats_ids WHERE event_id IN ('r1', 'r2')")
+        store.execute(f"TRUNCATE TABLE {db}.leadstats_rollup_scores")
+        assert not store._in_step()
+        store.close()
+        store = open_store()
+        ls = leadstats.service.LeadStats(store)
+        assert ls.ingest(events[:3]).duplicates == 3  # r1, r2 found again: the index was rebuilt
+        assert store._in_step()
+        assert document(ls, q) == expected
     finally:
         store.execute(f"DROP DATABASE IF EXISTS {db}")
         store.close()

@@ -1,15 +1,20 @@
 """Property test: on random small event sets and random queries, the engine equals the contract read
-by a plain-Python evaluator (tests/reference.py)."""
+by a plain-Python evaluator (tests/reference.py), on DuckDB and on chDB (whose time-only reports come
+from its 15-minute rollup and score histogram, the others from the MergeTree)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
 import leadstats
+from conftest_backends import CHDB_DIR, new_database
+from leadstats.service import LeadStats
+from leadstats.store.chdb import ChDBStore
 from reference import evaluate
 
 ZONES = ["Asia/Kolkata", "Asia/Kathmandu", "America/New_York", "UTC", "Australia/Lord_Howe"]
@@ -69,22 +74,69 @@ def queries(draw: st.DrawFn) -> dict[str, Any]:
     }
 
 
+def _open(backend: str) -> LeadStats:
+    if backend == "chdb":
+        return LeadStats(ChDBStore(CHDB_DIR, database=new_database()))
+    return leadstats.connect(":memory:")
+
+
+@pytest.mark.parametrize("backend", ["duckdb", "chdb"])
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(raw=events_st, q=queries())
-def test_engine_equals_reference(raw: list[dict[str, Any]], q: dict[str, Any]) -> None:
+def test_engine_equals_reference(backend: str, raw: list[dict[str, Any]], q: dict[str, Any]) -> None:
     events = []
     for i, r in enumerate(raw):
         at = r["anchor"] + timedelta(milliseconds=r["offset_ms"])
         e = {k: v for k, v in r.items() if k not in ("anchor", "offset_ms")}
         e.update(event_id=f"e{i}", occurred_at=at.isoformat().replace("+00:00", "Z"))
         events.append(e)
-    ls = leadstats.connect(":memory:")
+    ls = _open(backend)
     try:
         assert ls.ingest(events).accepted == len(events)
         doc = ls.query(q).to_dict()
+        note(f"answered by: {ls.store.report_rows(ls.build_json_query(q)).engine}")
     finally:
+        if backend == "chdb":
+            ls.store.execute(f"DROP DATABASE IF EXISTS {ls.store.database}")  # type: ignore[attr-defined]
         ls.close()
     expected = evaluate(events, q)
+    note(f"query: {q}")
+    assert doc["rows"] == expected["rows"]
+    assert doc["totals"] == expected["totals"]
+
+
+@st.composite
+def time_only_queries(draw: st.DrawFn) -> dict[str, Any]:
+    """Reports the 15-minute rollup answers: slot-aligned windows, no filters, local hour/weekday only."""
+    q = draw(queries())
+    start, end = datetime.fromisoformat(q["from"]), datetime.fromisoformat(q["to"])
+    shift = timedelta(minutes=start.minute % 15)  # both ends are 15-minute steps apart
+    return {**q, "from": (start - shift).isoformat(), "to": (end - shift).isoformat(), "filters": [],
+            "dimensions": draw(st.lists(st.sampled_from(["hour_of_day", "weekday"]), max_size=1))}
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(raw=events_st, q=time_only_queries())
+def test_chdb_rollup_equals_reference(raw: list[dict[str, Any]], q: dict[str, Any]) -> None:
+    """Every such report on chDB is read from the rollup (the score histogram for suspicious_min 0 and
+    39.5) and equals the plain-Python reading of the contract."""
+    events = []
+    for i, r in enumerate(raw):
+        at = r["anchor"] + timedelta(milliseconds=r["offset_ms"])
+        e = {k: v for k, v in r.items() if k not in ("anchor", "offset_ms")}
+        e.update(event_id=f"e{i}", occurred_at=at.isoformat().replace("+00:00", "Z"))
+        events.append(e)
+    ls = _open("chdb")
+    try:
+        assert ls.ingest(events).accepted == len(events)
+        ls.delete_events([e["event_id"] for e in events[::4]])  # the rollup follows deletes too
+        kept = [e for i, e in enumerate(events) if i % 4]
+        assert ls.store.report_rows(ls.build_json_query(q)).engine == "rollup"
+        doc = ls.query(q).to_dict()
+    finally:
+        ls.store.execute(f"DROP DATABASE IF EXISTS {ls.store.database}")  # type: ignore[attr-defined]
+        ls.close()
+    expected = evaluate(kept, q)
     note(f"query: {q}")
     assert doc["rows"] == expected["rows"]
     assert doc["totals"] == expected["totals"]

@@ -175,6 +175,7 @@ class ChDBStore(ClickHouseBase):
     """
 
     backend = "chdb"
+    exclusive = True  # one process per directory: the derived tables are checked when the store opens
 
     def __init__(self, path: str, *, read_only: bool = False, database: str | None = None) -> None:
         driver = ChDBDriver(path)

@@ -8,15 +8,31 @@ Layout (see docs/scale-out.md for the cluster version):
   granules; ``Enum8`` event types, ``LowCardinality`` dimension strings, ``DateTime64(6, 'UTC')`` times,
   a ``weight`` column (Analytics Engine ``_sample_interval``) and ``id_hash``, a MATERIALIZED
   ``cityHash64(event_id)``.
+- ``leadstats_ids``: every stored ``event_id`` with its ``occurred_at``, MergeTree ``ORDER BY event_id``:
+  the idempotency check's index (a batch's ids read only the granules that can hold them).
+- ``leadstats_rollup_15m``: SummingMergeTree, one row per 15-minute UTC slot with every metric summed
+  (``suspicious`` at the default threshold), plus ``event_rows`` and ``scored`` for the consistency
+  check; ``leadstats_rollup_scores``: SummingMergeTree per (slot, suspicion score) of primary events,
+  the exact histogram a report with another ``suspicious_min`` reads. Merges are lazy: both are read
+  with ``sum()``. Every UTC offset is a multiple of 15 minutes, so slots compose exactly into any bucket
+  of 15 minutes or more in any zone (the DuckDB store's rollup, on ClickHouse).
+- The ids and both rollups are filled by materialized views on ``leadstats_events``: the same INSERT
+  that stores a batch writes them. Deletes subtract from the rollups (negative rows) and delete from
+  the ids table.
 - ``leadstats_state``: small key/value state (ReplacingMergeTree read with ``argMax``, so exact
   without FINAL).
 
 Idempotency: exact, by checking before inserting, under a single-writer lock. Each batch is deduplicated
-by ``event_id`` in Arrow, its ids are staged in a Memory table, one query returns the stored ids whose
-``id_hash`` is among the staged hashes (PREWHERE on the 8-byte hash column; ``event_id`` is read only for
-matches), and the exact string comparison drops those rows in Arrow; only the rest is inserted. A batch
-interrupted half-way heals on retry: the rows that landed are found by the same check. Reports therefore
-read plain MergeTree (no FINAL, no merge-time deduplication): counts are exact once ``append`` returns.
+by ``event_id`` in Arrow, its ids are staged in a Memory table, one query returns the staged ids found in
+``leadstats_ids`` (exact string comparison, through that table's primary key: the cost follows the batch,
+not the table), and Arrow drops those rows; only the rest is inserted. Reports therefore read plain
+MergeTree (no FINAL, no merge-time deduplication): counts are exact once ``append`` returns.
+
+ClickHouse has no multi-table transaction: a write interrupted between the events and the derived tables
+leaves them out of step. Their row counts then differ (``count()`` of events and ids, ``sum(event_rows)``
+of the rollup, ``sum(scored)`` against the score histogram); a chDB store checks that when it opens (one
+process per directory), a server store before its first write and after any failed write, and a mismatch
+rebuilds the derived tables from the events (also the migration from schema 1, which had none).
 
 Reports are :func:`leadstats.query.compiler.compile_report` with the CLICKHOUSE dialect: integer
 arithmetic per constant-offset segment, never ``toStartOfInterval`` (which is wrong for IST hours).
@@ -41,16 +57,22 @@ import pyarrow.compute as pc
 from ..errors import StoreError
 from ..ingest.pipeline import first_per_id
 from ..ingest.validate import STORE_SCHEMA
+from ..model.metrics import METRIC_NAMES
 from ..model.report import ReportQuery
-from ..model.schema import ENGAGEMENT_LABELS, EVENT_COLUMNS, EVENT_TYPES
+from ..model.schema import DEFAULT_SUSPICIOUS_MIN, ENGAGEMENT_LABELS, EVENT_COLUMNS, EVENT_TYPES
 from ..model.timegrid import from_us
-from ..query.compiler import Relation, compile_report
+from ..query.compiler import Relation, compile_report, metric_conditions
 from ..query.dialect import CLICKHOUSE
+from ..query.rollup import SLOT_US, at_threshold, rollup_eligible
 from .base import AppendResult, GroupRows, ReportLimits
 
 EVENTS = "leadstats_events"
 STATE = "leadstats_state"
-SCHEMA_VERSION = 1
+IDS = "leadstats_ids"
+ROLLUP = "leadstats_rollup_15m"
+SCORES = "leadstats_rollup_scores"
+#: 1: events and state. 2: the ids index and the 15-minute rollups, filled by materialized views.
+SCHEMA_VERSION = 2
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 _LOW_CARD = {"project", "source", "cta", "utm_source", "utm_medium", "utm_campaign", "utm_term",
              "utm_content", "country", "region", "city", "phone_country_code"}
@@ -103,25 +125,112 @@ def state_ddl(table: str = STATE, engine: str = "ReplacingMergeTree(updated)", o
     )
 
 
+def _q(name: str) -> str:
+    return f"`{name}`"
+
+
+# Rows written straight into a derived table (rebuilds, delete corrections) are never dropped as a repeated
+# block by a replicated table's insert deduplication: two equal correction blocks are two corrections.
+_INSERT = "INSERT INTO {table} SETTINGS insert_deduplicate = 0 "
+
+
+_SLOT = f"intDiv(toUnixTimestamp64Micro(occurred_at), {SLOT_US})"
+_SCORED = "event_type = 'primary' AND suspicion_score IS NOT NULL"
+
+
+def ids_ddl(table: str = IDS, engine: str = "MergeTree", on_cluster: str | None = None) -> str:
+    """The idempotency index: one row per stored event, ordered by ``event_id``."""
+    cluster = f" ON CLUSTER {on_cluster}" if on_cluster else ""
+    return (
+        f"CREATE TABLE IF NOT EXISTS {table}{cluster} (event_id String, occurred_at DateTime64(6, 'UTC'))"
+        f" ENGINE = {engine} ORDER BY event_id"
+    )
+
+
+def rollup_ddl(table: str = ROLLUP, engine: str = "SummingMergeTree", on_cluster: str | None = None) -> str:
+    """One row per 15-minute UTC slot (after merges): every metric, ``event_rows`` and ``scored``."""
+    cluster = f" ON CLUSTER {on_cluster}" if on_cluster else ""
+    cols = ", ".join(f"{_q(m)} Int64" for m in (*METRIC_NAMES, "event_rows", "scored"))
+    return f"CREATE TABLE IF NOT EXISTS {table}{cluster} (slot Int64, {cols}) ENGINE = {engine} ORDER BY slot"
+
+
+def scores_ddl(table: str = SCORES, engine: str = "SummingMergeTree", on_cluster: str | None = None) -> str:
+    """Per slot and suspicion score, the (weighted) primary events with that score."""
+    cluster = f" ON CLUSTER {on_cluster}" if on_cluster else ""
+    return (
+        f"CREATE TABLE IF NOT EXISTS {table}{cluster} (slot Int64, score Float64, hits Int64)"
+        f" ENGINE = {engine} ORDER BY (slot, score)"
+    )
+
+
+def ids_select(source: str, where: str | None = None) -> str:
+    return f"SELECT event_id, occurred_at FROM {source}" + (f" WHERE {where}" if where else "")
+
+
+def rollup_select(source: str, where: str | None = None, sign: int = 1) -> str:
+    """The slot rollup of ``source`` rows (``sign`` -1: the amounts to subtract for deleted rows), from
+    the one metric registry at the default ``suspicious_min``."""
+    neg = "-" if sign < 0 else ""
+    conds = metric_conditions(_q, repr(DEFAULT_SUSPICIOUS_MIN))
+    sums = [f"{neg}toInt64({'sum(weight)' if c is None else f'sumIf(weight, {c})'}) AS {_q(m)}"
+            for m, c in conds.items()]
+    sums += [f"{neg}toInt64(count()) AS event_rows", f"{neg}toInt64(sumIf(weight, {_SCORED})) AS scored"]
+    filt = f" WHERE {where}" if where else ""
+    return f"SELECT {_SLOT} AS slot, {', '.join(sums)} FROM {source}{filt} GROUP BY slot"
+
+
+def scores_select(source: str, where: str | None = None, sign: int = 1) -> str:
+    neg = "-" if sign < 0 else ""
+    filt = f"{_SCORED} AND ({where})" if where else _SCORED
+    return (
+        f"SELECT {_SLOT} AS slot, assumeNotNull(suspicion_score) AS score, {neg}toInt64(sum(weight)) AS hits"
+        f" FROM {source} WHERE {filt} GROUP BY slot, score"
+    )
+
+
+def views_ddl(events: str = EVENTS, prefix: str = "", suffix: str = "", on_cluster: str | None = None) -> list[str]:
+    """The materialized views that fill the ids and rollups from every insert into ``events``."""
+    cluster = f" ON CLUSTER {on_cluster}" if on_cluster else ""
+    out = []
+    for target, select in ((IDS, ids_select), (ROLLUP, rollup_select), (SCORES, scores_select)):
+        out.append(
+            f"CREATE MATERIALIZED VIEW IF NOT EXISTS {prefix}{target}{suffix}_mv{cluster}"
+            f" TO {prefix}{target}{suffix} AS {select(events)}"
+        )
+    return out
+
+
 def cluster_ddl(database: str = "leads", cluster: str = "{cluster}") -> list[str]:
     """Statements for a sharded, replicated cluster (printed in docs/scale-out.md).
 
-    Each shard keeps ``leadstats_events_local`` (ReplicatedMergeTree); ``leadstats_events`` is a
-    Distributed table over them, sharded by ``cityHash64(event_id)`` so an id always lands on the same
-    shard, which keeps the check-before-insert exact across shards.
+    Each shard keeps ``leadstats_events_local`` (ReplicatedMergeTree) and its derived tables (ids,
+    rollups), filled by materialized views on that shard; ``leadstats_events`` and the others are
+    Distributed tables over them, sharded by ``cityHash64(event_id)`` so an id always lands on the same
+    shard, which keeps the check-before-insert exact across shards. Rollup reads sum over all shards.
     """
     zk = "/clickhouse/tables/{shard}/" + database
+    on = f"'{cluster}'"
+
+    def dist(name: str, key: str) -> str:
+        return (f"CREATE TABLE IF NOT EXISTS {database}.{name} ON CLUSTER {on} AS {database}.{name}_local\n"
+                f"ENGINE = Distributed({on}, {database}, {name}_local, {key})")
+
+    def replicated(name: str, engine: str = "MergeTree", args: str = "") -> str:
+        return f"Replicated{engine}('{zk}/{name}', '{{replica}}'{args})"
+
     return [
-        f"CREATE DATABASE IF NOT EXISTS {database} ON CLUSTER '{cluster}'",
-        events_ddl(
-            f"{database}.{EVENTS}_local", f"ReplicatedMergeTree('{zk}/{EVENTS}', '{{replica}}')", f"'{cluster}'"
-        ),
-        f"CREATE TABLE IF NOT EXISTS {database}.{EVENTS} ON CLUSTER '{cluster}' AS {database}.{EVENTS}_local\n"
-        f"ENGINE = Distributed('{cluster}', {database}, {EVENTS}_local, cityHash64(event_id))",
-        state_ddl(f"{database}.{STATE}_local", f"ReplicatedReplacingMergeTree('{zk}/{STATE}', '{{replica}}', updated)",
-                  f"'{cluster}'"),
-        f"CREATE TABLE IF NOT EXISTS {database}.{STATE} ON CLUSTER '{cluster}' AS {database}.{STATE}_local\n"
-        f"ENGINE = Distributed('{cluster}', {database}, {STATE}_local, cityHash64(key))",
+        f"CREATE DATABASE IF NOT EXISTS {database} ON CLUSTER {on}",
+        events_ddl(f"{database}.{EVENTS}_local", replicated(EVENTS), on),
+        dist(EVENTS, "cityHash64(event_id)"),
+        state_ddl(f"{database}.{STATE}_local", replicated(STATE, "ReplacingMergeTree", ", updated"), on),
+        dist(STATE, "cityHash64(key)"),
+        ids_ddl(f"{database}.{IDS}_local", replicated(IDS), on),
+        dist(IDS, "cityHash64(event_id)"),
+        rollup_ddl(f"{database}.{ROLLUP}_local", replicated(ROLLUP, "SummingMergeTree"), on),
+        dist(ROLLUP, "slot"),
+        scores_ddl(f"{database}.{SCORES}_local", replicated(SCORES, "SummingMergeTree"), on),
+        dist(SCORES, "slot"),
+        *views_ddl(f"{database}.{EVENTS}_local", f"{database}.", "_local", on),
     ]
 
 
@@ -136,6 +245,15 @@ RELATION = Relation(
     window_value=_dt64,
     window_type="DateTime64(6, 'UTC')",
     weight="weight",  # always: exact with several writers, and a UInt32 column of ones costs little
+)
+ROLLUP_RELATION = Relation(
+    ROLLUP,
+    f"slot * {SLOT_US}",
+    "slot",
+    window_value=lambda us: us // SLOT_US,
+    window_type="Int64",
+    rollup=True,
+    columns={"suspicious": _q("suspicious")},  # every metric a column (see the compiler's Relation)
 )
 
 
@@ -175,6 +293,9 @@ class ClickHouseBase:
 
     backend = "clickhouse"
     read_only = False
+    #: Whether this process is the only one on these tables (chDB: one process per directory), so the
+    #: derived tables can be checked, and rebuilt, when the store opens.
+    exclusive = False
 
     def __init__(
         self,
@@ -192,16 +313,26 @@ class ClickHouseBase:
         if database is not None and not _NAME.match(database):
             raise StoreError(f"bad ClickHouse database name {database!r}: use letters, digits and _")
         self.database = database
-        prefix = f"{database}." if database else ""
+        self._prefix = prefix = f"{database}." if database else ""
         self._events = prefix + EVENTS
         self._state = prefix + STATE
+        self._ids = prefix + IDS
+        self._rollup = prefix + ROLLUP
+        self._scores = prefix + SCORES
         self._stage = prefix + stage_table
         self._relation = dataclasses.replace(RELATION, table=self._events)
+        self._rollup_relation = dataclasses.replace(ROLLUP_RELATION, table=self._rollup)
         # Stores on the same tables in one process share the lock (and so the staging table).
         self._write_lock = write_lock or threading.Lock()
         self._last_state_version = 0
+        self._verified = False  # the derived tables were found in step with the events (or rebuilt)
         if not read_only:
             self._create()
+        # Schema 2 keeps the ids index and the rollups; a schema-1 store opened read-only has neither.
+        try:
+            self._derived = self.schema_version() >= 2
+        except StoreError:  # nothing there yet (read-only): the first read names the problem
+            self._derived = False
 
     # -- schema ----------------------------------------------------------------------------------
     def _create(self) -> None:
@@ -210,12 +341,68 @@ class ClickHouseBase:
         self._db.command(events_ddl(self._events))
         self._db.command(state_ddl(self._state))
         self._db.command(f"CREATE TABLE IF NOT EXISTS {self._stage} (event_id String) ENGINE = Memory")
-        if self.get_state("schema_version") is None:
-            self.set_state("schema_version", str(SCHEMA_VERSION))
+        self._db.command(ids_ddl(self._ids))
+        self._db.command(rollup_ddl(self._rollup))
+        self._db.command(scores_ddl(self._scores))
+        for sql in views_ddl(self._events, self._prefix):
+            self._db.command(sql)
+        with self._write_lock:
+            if self.schema_version() < SCHEMA_VERSION:
+                # Migration 1 -> 2 (or a new store): fill the ids and rollups from the stored events once.
+                self._rebuild_derived()
+                self._put_state("schema_version", str(SCHEMA_VERSION))
+            elif self.exclusive:
+                self._ensure_consistent()
 
     def schema_version(self) -> int:
         value = self.get_state("schema_version")
         return int(value) if value else 0
+
+    def _counts(self) -> tuple[int, ...]:
+        row = self._db.rows(
+            f"SELECT (SELECT count() FROM {self._events}), (SELECT count() FROM {self._ids}),"
+            f" (SELECT sum(event_rows) FROM {self._rollup}), (SELECT sum(scored) FROM {self._rollup}),"
+            f" (SELECT sum(hits) FROM {self._scores})"
+        )
+        return tuple(int(v or 0) for v in row[0])
+
+    def _in_step(self) -> bool:
+        events, ids, rollup_rows, scored, hits = self._counts()
+        return events == ids == rollup_rows and scored == hits
+
+    def _ensure_consistent(self) -> None:
+        """Check the derived tables against the events (cheap counts); rebuild them if they differ.
+        Caller holds the write lock."""
+        if self._verified:
+            return
+        if not self._in_step():
+            if not self.exclusive:
+                # Another process's insert may be between the events and its views for an instant.
+                time.sleep(1.0)
+            if self.exclusive or not self._in_step():
+                self._rebuild_derived()
+        self._verified = True
+
+    def _rebuild_derived(self) -> None:
+        """Fill the ids and the rollups from the events (month by month: bounded memory). Caller holds the
+        write lock."""
+        for table in (self._ids, self._rollup, self._scores):
+            self._db.command(f"TRUNCATE TABLE {table}")
+        self._db.command(_INSERT.format(table=self._ids) + ids_select(self._events))
+        months = [r[0] for r in self._db.rows(
+            f"SELECT DISTINCT toYYYYMM(occurred_at) AS m FROM {self._events} ORDER BY m")]
+        for month in months:
+            where = f"toYYYYMM(occurred_at) = {int(month)}"
+            self._db.command(_INSERT.format(table=self._rollup) + rollup_select(self._events, where))
+            self._db.command(_INSERT.format(table=self._scores) + scores_select(self._events, where))
+        self._verified = True
+
+    def rebuild(self) -> None:
+        """Rebuild the ids index and the rollups from the events (after editing the tables by hand)."""
+        if self.read_only:
+            raise StoreError("this store was opened read-only")
+        with self._write_lock:
+            self._rebuild_derived()
 
     # -- state -----------------------------------------------------------------------------------
     def get_state(self, key: str) -> str | None:
@@ -228,14 +415,30 @@ class ClickHouseBase:
         if self.read_only:
             raise StoreError("this store was opened read-only")
         with self._write_lock:
-            version = max(time.time_ns(), self._last_state_version + 1)
-            self._last_state_version = version
-            self._db.command(
-                f"INSERT INTO {self._state} SELECT {{k:String}}, {{v:String}}, {{u:UInt64}}",
-                {"k": key, "v": value, "u": version},
-            )
+            self._put_state(key, value)
+
+    def _put_state(self, key: str, value: str) -> None:
+        version = max(time.time_ns(), self._last_state_version + 1)
+        self._last_state_version = version
+        self._db.command(
+            f"INSERT INTO {self._state} SELECT {{k:String}}, {{v:String}}, {{u:UInt64}}",
+            {"k": key, "v": value, "u": version},
+        )
 
     # -- writes ----------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """The write lock, with the derived tables known to be in step; a failed write re-checks them."""
+        if self.read_only:
+            raise StoreError("this store was opened read-only")
+        with self._write_lock:
+            self._ensure_consistent()
+            try:
+                yield
+            except BaseException:
+                self._verified = False
+                raise
+
     def append(self, batch: pa.Table) -> AppendResult:
         """Insert the rows whose ``event_id`` is new; see the module docstring for the scheme."""
         if self.read_only:
@@ -244,7 +447,7 @@ class ClickHouseBase:
         if n == 0:
             return AppendResult(0, 0)
         batch = first_per_id(batch.select(STORE_SCHEMA.names).cast(STORE_SCHEMA))
-        with self._write_lock:
+        with self._writing():
             existing = self._existing_ids(batch.select(["event_id"]))
             if len(existing):
                 batch = batch.filter(pc.invert(pc.is_in(batch.column("event_id"), value_set=existing)))
@@ -254,24 +457,36 @@ class ClickHouseBase:
                     batch = batch.set_column(
                         batch.schema.get_field_index("weight"), "weight", pc.fill_null(weights, 1)
                     )
-                self._db.insert(self._events, batch)  # MergeTree sorts each part by its key itself
+                # MergeTree sorts each part by its key itself; the views write the ids and rollups.
+                self._db.insert(self._events, batch)
         return AppendResult(batch.num_rows, n - batch.num_rows)
 
     def delete(self, ids: list[str]) -> int:
-        """Remove the events with these ids (a lightweight DELETE, visible to reads at once)."""
+        """Remove the events with these ids (a lightweight DELETE, visible to reads at once), their counts
+        from the rollups (negative rows, summed away by the merges) and their ids from the index."""
         if self.read_only:
             raise StoreError("this store was opened read-only")
         if not ids:
             return 0
-        with self._write_lock:
-            found = self._existing_ids(pa.table({"event_id": pa.array(ids, pa.string())}))
-            gone = sorted(set(found.to_pylist()) & set(ids))
-            if gone:
-                self._db.command(f"TRUNCATE TABLE {self._stage}")
-                self._db.insert(self._stage, pa.table({"event_id": pa.array(gone, pa.string())}))
-                self._db.command(f"DELETE FROM {self._events} WHERE event_id IN (SELECT event_id FROM {self._stage})")
-                self._db.command(f"TRUNCATE TABLE {self._stage}")
-        return len(gone)
+        with self._writing():
+            self._stage_ids(pa.table({"event_id": pa.array(sorted(set(ids)), pa.string())}))
+            staged = f"(SELECT event_id FROM {self._stage})"
+            gone = self._db.rows(f"SELECT count(DISTINCT event_id) FROM {self._ids} WHERE event_id GLOBAL IN {staged}")
+            n = int(gone[0][0]) if gone else 0
+            if n:
+                # The index knows each event's time: only the hours that hold them are read (the events'
+                # primary key starts with the hour). GLOBAL for a cluster's reads; a DELETE runs per table.
+                def rows(glob: str) -> str:
+                    return (f"toStartOfHour(occurred_at) {glob}IN (SELECT DISTINCT toStartOfHour(occurred_at)"
+                            f" FROM {self._ids} WHERE event_id {glob}IN {staged}) AND event_id {glob}IN {staged}")
+
+                minus = rows("GLOBAL ")
+                self._db.command(_INSERT.format(table=self._rollup) + rollup_select(self._events, minus, sign=-1))
+                self._db.command(_INSERT.format(table=self._scores) + scores_select(self._events, minus, sign=-1))
+                self._db.command(f"DELETE FROM {self._events} WHERE {rows('')}")
+                self._db.command(f"DELETE FROM {self._ids} WHERE event_id IN {staged}")
+            self._db.command(f"TRUNCATE TABLE {self._stage}")
+        return n
 
     def replace(self, batch: pa.Table) -> AppendResult:
         """Store ``batch`` over the stored rows of the same ids (a delete, then an insert: not atomic here)."""
@@ -285,8 +500,7 @@ class ClickHouseBase:
             for c in EVENT_COLUMNS
         )
         with self._write_lock:  # the staging table is shared with append
-            self._db.command(f"TRUNCATE TABLE {self._stage}")
-            self._db.insert(self._stage, pa.table({"event_id": pa.array(sorted(set(lead_ids)), pa.string())}))
+            self._stage_ids(pa.table({"event_id": pa.array(sorted(set(lead_ids)), pa.string())}))
             table = self._db.arrow(
                 f"SELECT {cols}, toInt64(weight) AS weight FROM {self._events} WHERE startsWith(event_id, {{p:String}})"
                 f" AND lead_id IN (SELECT event_id FROM {self._stage}) ORDER BY event_id",
@@ -302,8 +516,7 @@ class ClickHouseBase:
         if not lead_ids:
             return set()
         with self._write_lock:  # the staging table is shared with append
-            self._db.command(f"TRUNCATE TABLE {self._stage}")
-            self._db.insert(self._stage, pa.table({"event_id": pa.array(sorted(set(lead_ids)), pa.string())}))
+            self._stage_ids(pa.table({"event_id": pa.array(sorted(set(lead_ids)), pa.string())}))
             rows = self._db.rows(
                 f"SELECT DISTINCT lead_id FROM {self._events} WHERE event_type = 'primary'"
                 " AND startsWith(event_id, {p:String})"
@@ -320,26 +533,41 @@ class ClickHouseBase:
             found = self._existing_ids(pa.table({"event_id": pa.array(ids, pa.string())}))
         return set(found.to_pylist()) & set(ids)
 
-    def _existing_ids(self, ids: pa.Table) -> pa.Array:
-        """Stored ids whose hash matches one of ``ids``: every stored duplicate, plus (rarely) a hash
-        collision, which the caller's exact ``is_in`` on the strings ignores."""
+    def _check_sql(self) -> str:
+        """The idempotency check: which staged ids are stored."""
+        if self._derived:
+            return (f"SELECT DISTINCT event_id FROM {self._ids}"
+                    f" WHERE event_id GLOBAL IN (SELECT event_id FROM {self._stage})")
+        return (f"SELECT DISTINCT event_id FROM {self._events}"
+                f" WHERE id_hash GLOBAL IN (SELECT cityHash64(event_id) FROM {self._stage})")
+
+    def _stage_ids(self, ids: pa.Table) -> None:
         self._db.command(f"TRUNCATE TABLE {self._stage}")
         self._db.insert(self._stage, ids)
-        # id_hash is evaluated first (PREWHERE): event_id is read only for the few matching rows.
-        found = self._db.arrow(
-            f"SELECT DISTINCT event_id FROM {self._events}"
-            f" WHERE id_hash GLOBAL IN (SELECT cityHash64(event_id) FROM {self._stage})"
-        )
+
+    def _existing_ids(self, ids: pa.Table) -> pa.Array:
+        """Stored ids among ``ids``: through the ids index's primary key (only the granules that can hold
+        them are read), or, on a schema-1 store opened read-only, by ``id_hash`` over all events (plus,
+        rarely, a hash collision, which the caller's exact ``is_in`` on the strings ignores)."""
+        self._stage_ids(ids)
+        found = self._db.arrow(self._check_sql())
         self._db.command(f"TRUNCATE TABLE {self._stage}")
         col = found.column("event_id") if found.num_columns else pa.chunked_array([], pa.string())
         return col.combine_chunks().cast(pa.string())
 
     # -- reads -----------------------------------------------------------------------------------
+    def _rollup_for(self, suspicious_min: float) -> Relation:
+        return at_threshold(self._rollup_relation, self._scores, "hits", suspicious_min, quote=_q, zero="toInt64(0)")
+
     def report_rows(self, query: ReportQuery, limits: ReportLimits | None = None) -> GroupRows:
-        compiled = compile_report(query, self._relation, CLICKHOUSE)
+        if self._derived and rollup_eligible(query):
+            rel, engine = self._rollup_for(query.suspicious_min), "rollup"
+        else:
+            rel, engine = self._relation, "events"
+        compiled = compile_report(query, rel, CLICKHOUSE)
         params = compiled.params
         assert isinstance(params, dict)
-        return GroupRows(self._db.rows(compiled.sql, params), "events")
+        return GroupRows(self._db.rows(compiled.sql, params), engine)
 
     def count(self) -> int:
         rows = self._db.rows(f"SELECT sum(weight) FROM {self._events}")
@@ -355,8 +583,9 @@ class ClickHouseBase:
         rows = self._db.rows(f"SELECT count(), sum(weight) FROM {self._events}")
         db = "{d:String}" if self.database else "currentDatabase()"
         size = self._db.rows(
-            f"SELECT sum(bytes_on_disk) FROM system.parts WHERE active AND database = {db} AND table = {{t:String}}",
-            {"t": EVENTS, **({"d": self.database} if self.database else {})},
+            f"SELECT sum(bytes_on_disk) FROM system.parts WHERE active AND database = {db}"
+            " AND table IN ({e:String}, {i:String}, {r:String}, {s:String})",
+            {"e": EVENTS, "i": IDS, "r": ROLLUP, "s": SCORES, **({"d": self.database} if self.database else {})},
         )
         n, events = rows[0] if rows else (0, 0)
         return {

@@ -39,12 +39,11 @@ import pyarrow.compute as pc
 from ..errors import StorageFull, StoreError
 from ..model.report import ReportQuery
 from ..model.schema import DEFAULT_SUSPICIOUS_MIN, ENGAGEMENT_LABELS, EVENT_COLUMNS, EVENT_TYPES, METRIC_NAMES
-from ..model.timegrid import US
 from ..query.compiler import Relation, compile_report, metric_conditions
 from ..query.dialect import DUCKDB
+from ..query.rollup import SLOT_US, at_threshold, rollup_eligible
 from .base import AppendResult, GroupRows, ReportLimits
 
-SLOT_US = 900 * US
 log = logging.getLogger("leadstats.store")
 _T = TypeVar("_T")
 # What DuckDB says when a write reached the disk and failed there; after a fatal error the database
@@ -129,20 +128,6 @@ _ROLLUP_REL = Relation(
     window_type="Int64",
     rollup=True,
 )
-
-
-def _rollup_relation(suspicious_min: float) -> Relation:
-    """The slot rollup; for a threshold other than the default, ``suspicious`` is summed from the exact
-    score histogram instead of the precomputed column (the threshold is a validated number: a literal)."""
-    if float(suspicious_min) == DEFAULT_SUSPICIOUS_MIN:
-        return _ROLLUP_REL
-    others = ", ".join(f'"{m}"' if m != "suspicious" else '0 AS "suspicious"' for m in METRIC_NAMES)
-    zeros = ", ".join('"primary" AS "suspicious"' if m == "suspicious" else f'0 AS "{m}"' for m in METRIC_NAMES)
-    table = (
-        f"(SELECT slot, {others} FROM rollup_15m UNION ALL SELECT slot, {zeros} FROM rollup_scores"
-        f" WHERE score >= {float(suspicious_min)!r}) AS __r"
-    )
-    return Relation(**{**_ROLLUP_REL.__dict__, "table": table})
 
 
 def _time_ordered(batch: pa.Table) -> pa.Table:
@@ -796,18 +781,11 @@ class DuckDBStore:
             self._local.cursor, self._local.generation = cur, self._generation
         return cur
 
-    def _rollup_ok(self, query: ReportQuery) -> bool:
-        grid = query.grid
-        if query.filters or any(d not in ("hour_of_day", "weekday") for d in query.dimensions):
-            return False
-        if grid.start_us % SLOT_US or grid.end_us % SLOT_US:
-            return False
-        return all(s.offset_us % SLOT_US == 0 and (s.start_us or 0) % SLOT_US == 0 for s in grid.segments)
-
     @_guarded(write=False)
     def report_rows(self, query: ReportQuery, limits: ReportLimits | None = None) -> GroupRows:
-        if self._rollup_ok(query):
-            rel, engine = _rollup_relation(query.suspicious_min), "rollup"
+        if rollup_eligible(query):
+            rel, engine = at_threshold(_ROLLUP_REL, "rollup_scores", '"primary"', query.suspicious_min,
+                                       quote=lambda m: f'"{m}"'), "rollup"
         else:
             rel = _EVENTS_REL if not self._weighted else Relation(**{**_EVENTS_REL.__dict__, "weight": "weight"})
             engine = "events"
