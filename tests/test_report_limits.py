@@ -18,7 +18,8 @@ from leadstats.errors import QueryError, QueryTimeout, SettingsError, StoreError
 from leadstats.service import LeadStats
 from leadstats.settings import Settings
 from leadstats.store.base import ReportLimits
-from leadstats.store.duckdb import DuckDBStore, _watchdog
+from leadstats.store.duckdb import DuckDBStore
+from leadstats.store.durability import watchdog
 
 READ = "limits-read"
 
@@ -55,12 +56,12 @@ def test_watchdog_stops_a_statement_past_its_time_limit(tmp_path: Path) -> None:
     con = duckdb.connect(str(tmp_path / "x.duckdb"))
     endless = "SELECT sum(range) FROM range(100000000000)"  # minutes of work on any machine
     started = time.monotonic()
-    with pytest.raises(duckdb.InterruptException), _watchdog(con, ReportLimits(timeout_s=0.2)):
+    with pytest.raises(duckdb.InterruptException), watchdog(con, ReportLimits(timeout_s=0.2)):
         con.execute(endless).fetchall()
     assert time.monotonic() - started < 60
     cancel = threading.Event()
     threading.Timer(0.2, cancel.set).start()
-    with pytest.raises(duckdb.InterruptException), _watchdog(con, ReportLimits(cancel=cancel)):
+    with pytest.raises(duckdb.InterruptException), watchdog(con, ReportLimits(cancel=cancel)):
         con.execute(endless).fetchall()
     con.close()
 
