@@ -29,7 +29,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import pyarrow as pa
@@ -39,7 +39,6 @@ from . import discovery
 from .discovery import Advert
 from .errors import InputError, LeadStatsError, StoreError
 from .ingest.validate import RecordError
-from .model import schema
 from .model.report import ReportQuery, ReportResult
 from .service import IngestResult, LeadStats
 from .settings import Settings
@@ -299,29 +298,7 @@ class RemoteLeadStats(LeadStats):
         doc = self._client.request("POST", "/api/v1/query", json_body=query.to_dict())
         return ReportResult(query, list(doc["rows"]), dict(doc["totals"]), dict(doc.get("meta") or {}))
 
-    def schema(self) -> dict[str, Any]:
-        return schema.describe()
-
-    def health(self) -> dict[str, Any]:
-        return self.store.health()
-
-    # -- ingest ----------------------------------------------------------------------------------
-    def ingest(self, records: Iterable[Mapping[str, Any]]) -> IngestResult:
-        lines = []
-        for i, rec in enumerate(records):
-            if not isinstance(rec, Mapping):
-                lines.append("null")
-                continue
-            try:
-                lines.append(json.dumps(rec, default=str))
-            except (TypeError, ValueError) as exc:
-                raise InputError(f"record {i}: cannot be encoded: {exc}") from None
-        return self.ingest_json_texts(lines, start_index=0)
-
-    def ingest_json_texts(self, texts: Sequence[str], *, start_index: int = 0) -> IngestResult:
-        rows = pa.array(range(start_index, start_index + len(texts)), pa.int64())
-        return self.ingest_json_lines(pa.array(texts, pa.string()), rows)
-
+    # -- ingest: ingest() and ingest_json_texts() are the service's own; JSON texts go to the server --
     def ingest_json_lines(self, lines: pa.Array, rows: pa.Array) -> IngestResult:
         """Stream JSON texts through ``POST /api/v1/events`` (JSON Lines) in bounded batches."""
         texts = [(t or "null").replace("\n", " ").strip() or "null" for t in lines.to_pylist()]
