@@ -20,8 +20,6 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from ..errors import QueryError
 from .schema import MAX_BUCKETS, Bucket
@@ -301,8 +299,8 @@ class TimeGrid:
         offsets = np.asarray([s.offset_us for s in self.segments], dtype=np.int64)[
             np.searchsorted(bounds, starts, side="right")
         ]
-        local = pa.array((starts + offsets) // US, pa.timestamp("s"))
-        texts = pc.strftime(local, format="%Y-%m-%dT%H:%M:%S").to_pylist()
+        local = ((starts + offsets) // US).astype("datetime64[s]")
+        texts = np.datetime_as_string(local, unit="s").tolist()  # YYYY-MM-DDTHH:MM:SS, in C
         return [t + _offset_text(int(o)) for t, o in zip(texts, offsets.tolist(), strict=True)]
 
 
