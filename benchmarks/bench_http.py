@@ -307,7 +307,7 @@ def bench_mixed(path: str, events: int, batches: int, size: int, runs: int) -> d
     try:
         q1_latencies(5)
         alone = q1_latencies(max(runs * 4, 60))
-        payloads = [bodies(f"mixed-{c}", batches, size) for c in range(4)]
+        payloads = [bodies(f"mixed-{time.time_ns()}-{c}", batches, size) for c in range(4)]  # new ids each run
         stop = threading.Event()
         loaded: list[list[float]] = [[], []]
 
