@@ -74,6 +74,17 @@ def queries(draw: st.DrawFn) -> dict[str, Any]:
     }
 
 
+def _events(raw: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Contract events from the drawn records: ids by position, times from anchor + offset (UTC)."""
+    events = []
+    for i, r in enumerate(raw):
+        at = r["anchor"] + timedelta(milliseconds=r["offset_ms"])
+        e = {k: v for k, v in r.items() if k not in ("anchor", "offset_ms")}
+        e.update(event_id=f"e{i}", occurred_at=at.isoformat().replace("+00:00", "Z"))
+        events.append(e)
+    return events
+
+
 def _open(backend: str) -> LeadStats:
     if backend == "chdb":
         return LeadStats(ChDBStore(CHDB_DIR, database=new_database()))
@@ -84,12 +95,7 @@ def _open(backend: str) -> LeadStats:
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(raw=events_st, q=queries())
 def test_engine_equals_reference(backend: str, raw: list[dict[str, Any]], q: dict[str, Any]) -> None:
-    events = []
-    for i, r in enumerate(raw):
-        at = r["anchor"] + timedelta(milliseconds=r["offset_ms"])
-        e = {k: v for k, v in r.items() if k not in ("anchor", "offset_ms")}
-        e.update(event_id=f"e{i}", occurred_at=at.isoformat().replace("+00:00", "Z"))
-        events.append(e)
+    events = _events(raw)
     ls = _open(backend)
     try:
         assert ls.ingest(events).accepted == len(events)
@@ -120,12 +126,7 @@ def time_only_queries(draw: st.DrawFn) -> dict[str, Any]:
 def test_chdb_rollup_equals_reference(raw: list[dict[str, Any]], q: dict[str, Any]) -> None:
     """Every such report on chDB is read from the rollup (the score histogram for suspicious_min 0 and
     39.5) and equals the plain-Python reading of the contract."""
-    events = []
-    for i, r in enumerate(raw):
-        at = r["anchor"] + timedelta(milliseconds=r["offset_ms"])
-        e = {k: v for k, v in r.items() if k not in ("anchor", "offset_ms")}
-        e.update(event_id=f"e{i}", occurred_at=at.isoformat().replace("+00:00", "Z"))
-        events.append(e)
+    events = _events(raw)
     ls = _open("chdb")
     try:
         assert ls.ingest(events).accepted == len(events)
