@@ -43,7 +43,7 @@ from .model.timegrid import from_us, zone
 from .query.result import assemble
 from .settings import Settings
 from .store import AppendResult, Store, open_store
-from .store.base import ReportLimits
+from .store.base import EditableStore, OrderedStore, ReportLimits, SpannedStore
 from .store.url import local_path, parse_url
 
 log = logging.getLogger("leadstats.ingest")
@@ -277,6 +277,11 @@ class LeadStats:
     def read_only(self) -> bool:
         return bool(self.store.read_only)
 
+    def _editable(self, verb: str) -> EditableStore:
+        if not isinstance(self.store, EditableStore):
+            raise StoreError(f"the {self.store.backend} backend cannot {verb} events")
+        return self.store
+
     def get_state(self, key: str) -> str | None:
         """Small key/value state kept with the data (import watermarks)."""
         return self.store.get_state(key)
@@ -291,10 +296,7 @@ class LeadStats:
     def delete_events(self, ids: Sequence[str]) -> int:
         """Remove stored events by id (rollups kept exact); how many were removed. Used by the D1
         importer when a late primary submission replaces a lead it had counted as legacy."""
-        delete = getattr(self.store, "delete", None)
-        if delete is None:
-            raise StoreError(f"the {self.store.backend} backend cannot delete events")
-        return int(delete(list(ids))) if ids else 0
+        return int(self._editable("delete").delete(list(ids))) if ids else 0
 
     def primary_lead_ids(self, lead_ids: Sequence[str], id_prefix: str) -> set[str]:
         """Which of these raw lead identities have a stored primary event whose id starts with
@@ -308,8 +310,9 @@ class LeadStats:
 
     def stored_primary_leads(self, stored_lead_ids: Sequence[str], id_prefix: str) -> set[str]:
         """:meth:`primary_lead_ids` for ``lead_id`` values as stored (hashed)."""
-        lookup = getattr(self.store, "primary_lead_ids", None)
-        return set(lookup(list(stored_lead_ids), id_prefix)) if lookup is not None and stored_lead_ids else set()
+        if not stored_lead_ids or not isinstance(self.store, EditableStore):
+            return set()
+        return set(self.store.primary_lead_ids(list(stored_lead_ids), id_prefix))
 
     def lead_events(self, lead_ids: Sequence[str], id_prefix: str) -> pa.Table:
         """Stored rows (store form: ``lead_id`` hashed) of these raw lead identities whose event ids start
@@ -322,24 +325,19 @@ class LeadStats:
 
     def stored_lead_events(self, stored_lead_ids: Sequence[str], id_prefix: str) -> pa.Table:
         """:meth:`lead_events` for ``lead_id`` values as stored (hashed)."""
-        lookup = getattr(self.store, "lead_events", None)
-        if lookup is None or not stored_lead_ids:
+        if not stored_lead_ids or not isinstance(self.store, EditableStore):
             return STORE_SCHEMA.empty_table()
-        return lookup(list(stored_lead_ids), id_prefix)  # type: ignore[no-any-return]
+        return self.store.lead_events(list(stored_lead_ids), id_prefix)
 
     def replace_rows(self, batch: pa.Table) -> AppendResult:
         """Store rows in store form (``lead_id`` already hashed) over the stored rows of the same ids."""
-        replace = getattr(self.store, "replace", None)
-        if replace is None:
-            raise StoreError(f"the {self.store.backend} backend cannot replace events")
-        return replace(first_per_id(batch.select(STORE_SCHEMA.names).cast(STORE_SCHEMA)))
+        return self._editable("replace").replace(first_per_id(batch.select(STORE_SCHEMA.names).cast(STORE_SCHEMA)))
 
     def data_span(self) -> tuple[datetime, datetime] | None:
         """When the stored events begin and end (UTC ``occurred_at`` of the first and last), or None for
         an empty store or a backend that cannot tell cheaply (Analytics Engine). Front ends use it to say
         where the data is when a window is empty."""
-        span = getattr(self.store, "time_span", None)
-        found = span() if span is not None else None
+        found = self.store.time_span() if isinstance(self.store, SpannedStore) else None
         if not found:
             return None
         return from_us(found[0]).replace(tzinfo=UTC), from_us(found[1]).replace(tzinfo=UTC)
@@ -363,10 +361,9 @@ class LeadStats:
     def optimize(self) -> int:
         """Rewrite the events in time order; returns the event count. Refused where the backend keeps
         its own order."""
-        rewrite = getattr(self.store, "optimize", None)
-        if rewrite is None:
+        if not isinstance(self.store, OrderedStore):
             raise StoreError(f"the {self.store.backend} backend keeps its own order; nothing to do")
-        rewrite()
+        self.store.optimize()
         return self.store.count()
 
     def scan_rows(self, batch_size: int = 100_000, after: str | None = None) -> Iterator[pa.Table]:

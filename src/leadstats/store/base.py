@@ -83,3 +83,36 @@ class Store(Protocol):
         """Iterate stored rows as Arrow tables in ``event_id`` order, for copying between backends."""
 
     def close(self) -> None: ...
+
+
+# Optional capabilities, declared here rather than probed by name: the service asks
+# ``isinstance(store, EditableStore)`` and names the backend in its refusal when the answer is no.
+@runtime_checkable
+class EditableStore(Protocol):
+    """A backend that can remove and rewrite stored events by id (DuckDB, chDB/ClickHouse, a server)."""
+
+    def delete(self, ids: list[str]) -> int:
+        """Remove these events (rollups kept exact); how many were removed."""
+
+    def replace(self, batch: pa.Table) -> AppendResult:
+        """Store rows over the stored rows of the same ids."""
+
+    def lead_events(self, lead_ids: list[str], id_prefix: str) -> pa.Table:
+        """Stored rows of these (hashed) lead ids whose event ids start with ``id_prefix``."""
+
+    def primary_lead_ids(self, lead_ids: list[str], id_prefix: str) -> set[str]:
+        """Which of these (hashed) lead ids have a stored primary event with that id prefix."""
+
+
+@runtime_checkable
+class OrderedStore(Protocol):
+    """A backend whose physical order the user can rewrite (``leadstats optimize``)."""
+
+    def optimize(self) -> None: ...
+
+
+@runtime_checkable
+class SpannedStore(Protocol):
+    """A backend that can tell cheaply when its events begin and end (UTC microseconds)."""
+
+    def time_span(self) -> tuple[int, int] | None: ...
