@@ -85,6 +85,16 @@ class Server:
         text = httpx.get(f"{self.url}/metrics", headers={"Authorization": f"Bearer {READ}"}, timeout=30).text
         return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(name + " "))
 
+    def cpu_seconds(self) -> float | None:
+        """User + system CPU of the server process so far (Linux ``/proc``; None elsewhere): on a shared
+        machine, CPU per event is steadier than events per second."""
+        try:
+            with open(f"/proc/{self.proc.pid}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         self.proc.send_signal(signal.SIGTERM)
         self.proc.wait(timeout=120)
@@ -199,7 +209,9 @@ def bench_ingest(batches: int, size: int, repeat: int) -> dict[str, Any]:
                     key = f"{clients}_client{'s' if clients > 1 else ''}_{batch}"
                     payloads = [bodies(f"{key}-{r}-{c}", count, batch) for c in range(clients)]
                     commits0 = server.metric("leadstats_ingest_commits_total")
+                    cpu0 = server.cpu_seconds()
                     seconds, latencies = _send(server, payloads, batch)
+                    cpu1 = server.cpu_seconds()
                     commits = server.metric("leadstats_ingest_commits_total") - commits0
                     latencies.sort()
                     runs.setdefault(key, []).append(
@@ -208,6 +220,8 @@ def bench_ingest(batches: int, size: int, repeat: int) -> dict[str, Any]:
                             "p50": statistics.median(latencies) * 1000,
                             "p95": latencies[min(len(latencies) - 1, math.ceil(len(latencies) * 0.95) - 1)] * 1000,
                             "per_commit": clients * count / commits if commits else None,
+                            "cpu_ms_per_1000": None if cpu0 is None or cpu1 is None
+                            else (cpu1 - cpu0) * 1000 / (clients * count * batch / 1000),
                         }
                     )
         finally:
@@ -221,12 +235,15 @@ def bench_ingest(batches: int, size: int, repeat: int) -> dict[str, Any]:
             "request_p50_ms": round(best["p50"], 1),
             "request_p95_ms": round(best["p95"], 1),
             "requests_per_commit": round(best["per_commit"], 2) if best["per_commit"] else None,
+            "server_cpu_ms_per_1000_events_median": None if best["cpu_ms_per_1000"] is None
+            else round(statistics.median(x["cpu_ms_per_1000"] for x in results), 1),
         }
         o = out[key]
         print(
             f"  HTTP ingest, {key:18} best {o['events_per_s_best']:>7,} events/s durable, median "
             f"{o['events_per_s_median']:>7,} (p50 {o['request_p50_ms']} ms, p95 {o['request_p95_ms']} ms per "
-            f"request, {o['requests_per_commit']} requests/commit)"
+            f"request, {o['requests_per_commit']} requests/commit, server CPU "
+            f"{o['server_cpu_ms_per_1000_events_median']} ms per 1,000 events)"
         )
     return out
 
@@ -371,6 +388,7 @@ def main() -> None:
     parser.add_argument("--data-dir", default=os.path.join(os.path.dirname(__file__), "data"))
     parser.add_argument("--repeat", type=int, default=3, help="rounds of each ingest configuration")
     parser.add_argument("--skip-ingest", action="store_true")
+    parser.add_argument("--skip-group-commit", action="store_true", help="skip the in-process writer figures")
     parser.add_argument("--skip-report", action="store_true")
     parser.add_argument("--mixed", action="store_true", help="also measure Q1 latency under ingest load")
     parser.add_argument("--mixed-rounds", type=int, default=3, help="alternating alone/loaded rounds (--mixed)")
@@ -378,7 +396,8 @@ def main() -> None:
     results: dict[str, Any] = {"cpus": os.cpu_count()}
     if not args.skip_ingest:
         print("ingest")
-        results["group_commit_in_process"] = bench_group_commit(args.batches, args.batch_size, args.repeat)
+        if not args.skip_group_commit:
+            results["group_commit_in_process"] = bench_group_commit(args.batches, args.batch_size, args.repeat)
         results["http_ingest"] = bench_ingest(args.batches, args.batch_size, args.repeat)
     if not args.skip_report:
         print("report")
