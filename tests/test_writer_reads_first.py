@@ -84,3 +84,34 @@ def test_report_routes_mark_their_reads_and_answer_the_same() -> None:
                        headers={"Authorization": "Bearer r"})
         assert csv.status_code == 200
     assert len(seen) == 2 and writer.reads_in_flight == 0
+
+
+def test_validator_waits_until_the_committer_took_the_previous_group() -> None:
+    import queue
+
+    from leadstats.api.writer import _wait_until_taken
+
+    checked: queue.Queue[object] = queue.Queue(maxsize=2)
+    _wait_until_taken(checked)  # nothing waiting: returns at once
+    checked.put("validated group")
+    waiter = threading.Thread(target=_wait_until_taken, args=(checked,))
+    waiter.start()
+    waiter.join(0.2)
+    assert waiter.is_alive()  # still held: the committer has not taken the group
+    assert checked.get() == "validated group"
+    waiter.join(30)
+    assert not waiter.is_alive()
+
+
+def test_many_concurrent_requests_all_answered_exactly() -> None:
+    ls = leadstats.connect(":memory:")
+    writer = GroupCommitWriter(ls)
+    try:
+        futures = [writer.submit(_lines(f"c{k % 7}", 20)) for k in range(40)]  # 7 distinct id sets
+        results = [f.result(timeout=120) for f in futures]
+        assert sum(r.accepted for r in results) == 7 * 20
+        assert sum(r.duplicates for r in results) == 33 * 20
+        assert ls.count() == 140
+    finally:
+        writer.close()
+        ls.close()

@@ -4,7 +4,8 @@ Each ``POST /api/v1/events`` hands its events (one JSON text each) to :class:`Gr
 waits. Two threads form a pipeline:
 
 1. the *validator* takes every request queued at that moment (up to ``max_group_events``) and validates
-   them in one pass;
+   them in one pass; it starts a pass only once the committer has taken the previous one, so it stays
+   one group ahead and requests arriving while it waits share the next pass;
 2. the *committer* takes every validated group waiting for it, appends the good rows of all of them to
    the store in one transaction, and only after that commit answers each request with its own counts.
 
@@ -198,6 +199,7 @@ class GroupCommitWriter:
             if item is _STOP:
                 break
             self._yield_to_reads()
+            _wait_until_taken(checked)
             group, size, stopping = _gather(intake, item, lambda p: len(p.lines), self.max_group_events)
             with self._lock:
                 self._queued_events -= size
@@ -258,6 +260,15 @@ class GroupCommitWriter:
                     seconds=time.perf_counter() - started,
                 )
             )
+
+
+def _wait_until_taken(checked: queue.Queue[Any]) -> None:
+    """Block while a validated group still waits for the committer. Validating now would only make a
+    second, smaller group that waits too; requests arriving meanwhile join this one instead, so one
+    validation pass (whose fixed cost is most of a small one) covers more requests."""
+    with checked.not_full:  # notified by the committer's get(); shares the queue's mutex
+        while checked.queue:
+            checked.not_full.wait()
 
 
 def _gather(q: Any, first: Any, size_of: Callable[[Any], int], limit: int) -> tuple[list[Any], int, bool]:
