@@ -113,7 +113,7 @@ class GroupCommitWriter:
                 return  # running, or still draining after close()
             self._closed = False
             self._intake = queue.SimpleQueue()
-            checked: queue.Queue[Any] = queue.Queue(maxsize=2)  # validation runs at most 2 groups ahead
+            checked: queue.Queue[Any] = queue.Queue(maxsize=2)  # see _wait_until_taken
             self._threads = [
                 threading.Thread(target=self._validate_loop, args=(self._intake, checked), daemon=True,
                                  name="leadstats-validate"),
