@@ -205,16 +205,22 @@ async def _answer(request: Request, run: Callable[[threading.Event], ReportResul
     """Run a report off the event loop; ``run(cancel)`` is stopped if the client disconnects."""
     cancel = threading.Event()
     watcher = asyncio.create_task(_until_disconnected(request, cancel))
+    reading = request.app.state.writer.reading  # the writer holds back while reports run
+
+    def run_first(cancel: threading.Event) -> ReportResult:
+        with reading():
+            return run(cancel)
+
     try:
         if fmt == "csv":
-            result = await run_in_threadpool(run, cancel)
+            result = await run_in_threadpool(run_first, cancel)
             return StreamingResponse(
                 _csv_chunks(result),
                 media_type="text/csv; charset=utf-8",
                 headers={"Content-Disposition": f'attachment; filename="{_csv_filename(result.query)}"'},
             )
         # run and encode in one worker-thread hop: the event loop only sends bytes
-        return await run_in_threadpool(lambda: json_response(run(cancel).to_dict()))
+        return await run_in_threadpool(lambda: json_response(run_first(cancel).to_dict()))
     finally:
         cancel.set()
         watcher.cancel()
