@@ -121,14 +121,14 @@ CASE
   WHEN __et IS NULL THEN 'event_type' || chr(9) || 'is required'
   WHEN __et NOT IN ({types})
     THEN 'event_type' || chr(9) || 'must be one of {", ".join(EVENT_TYPES)}, got ' || __et_raw
-  WHEN __ts_raw IS NULL THEN 'occurred_at' || chr(9) || 'is required'
-  WHEN NOT __ts_aware AND TRY_CAST(__ts_raw AS TIMESTAMP) IS NOT NULL
+  WHEN NOT __ts_ok AND __ts_raw IS NULL THEN 'occurred_at' || chr(9) || 'is required'
+  WHEN NOT __ts_ok AND NOT __ts_aware AND TRY_CAST(__ts_raw AS TIMESTAMP) IS NOT NULL
     THEN 'occurred_at' || chr(9) || 'has no timezone (' || __ts_raw || '): add Z or an offset such as +05:30'
-  WHEN __ts_aware AND NOT regexp_matches(__ts_raw, '{_VALID_OFFSET}')
+  WHEN NOT __ts_ok AND __ts_aware AND NOT regexp_matches(__ts_raw, '{_VALID_OFFSET}')
     THEN 'occurred_at' || chr(9) || 'has an impossible UTC offset (' || __ts_raw || '): offsets run -18:00..+18:00'
-  WHEN NOT __ts_aware OR __ts IS NULL
+  WHEN NOT __ts_ok AND (NOT __ts_aware OR __ts IS NULL)
     THEN 'occurred_at' || chr(9) || 'is not an ISO 8601 instant: ' || __ts_raw
-  WHEN __ts < TIMESTAMP '1970-01-01' OR __ts >= TIMESTAMP '2200-01-01'
+  WHEN NOT __ts_ok AND (__ts < TIMESTAMP '1970-01-01' OR __ts >= TIMESTAMP '2200-01-01')
     THEN 'occurred_at' || chr(9) || 'is outside 1970..2199: ' || __ts_raw
   WHEN __el IS NOT NULL AND lower(__el) NOT IN ({labels})
     THEN 'engagement_label' || chr(9) || 'must be Cold, Warm, Hot or Very Hot, got ' || __el
@@ -162,6 +162,23 @@ def _clean(col: str) -> str:
     return f"nullif(trim(CAST({col} AS VARCHAR)), '')"
 
 
+#: A typed instant (an Arrow/Parquet timestamp with a time zone) inside the stored range needs no text
+#: round trip: it is stored as is, in UTC. Others (null, out of range) take the text path, whose
+#: messages quote the value as text, so every error stays the same.
+_TS_IN_RANGE = (
+    "occurred_at >= TIMESTAMPTZ '1970-01-01 00:00:00+00' AND occurred_at < TIMESTAMPTZ '2200-01-01 00:00:00+00'"
+)
+
+
+def _instant_type(dtype: pa.DataType) -> bool:
+    """An Arrow timestamp with a time zone, in a unit DuckDB reads as TIMESTAMPTZ without rounding."""
+    return bool(pa.types.is_timestamp(dtype) and dtype.tz is not None and dtype.unit in ("s", "ms", "us"))
+
+
+def _typed_ts_text() -> str:
+    return f"CASE WHEN {_TS_IN_RANGE} THEN NULL ELSE {_clean('occurred_at')} END"
+
+
 class Validator:
     """Holds an in-memory DuckDB used as a vectorized rule engine; safe to share across threads."""
 
@@ -183,12 +200,18 @@ class Validator:
             rows = pa.array(range(1, n + 1), pa.int64())
         cols = {name: table.column(name) for name in table.column_names if name in INPUT_FIELDS}
         src = pa.table({"__row": rows, "__perr": pa.nulls(n, pa.string()), **cols})
+        typed_ts = "occurred_at" in cols and _instant_type(cols["occurred_at"].type)
         select = ", ".join(
-            (_clean(f'"{name}"') if name in cols else "CAST(NULL AS VARCHAR)") + f' AS "{name}"'
+            (_typed_ts_text() if name == "occurred_at" and typed_ts
+             else _clean(f'"{name}"') if name in cols else "CAST(NULL AS VARCHAR)") + f' AS "{name}"'
             for name in INPUT_FIELDS
         )
         eid = 'CAST("event_id" AS VARCHAR)' if "event_id" in cols else "CAST(NULL AS VARCHAR)"
-        return self._run(src, f"SELECT __row, __perr, {eid} AS __eid_raw, {select} FROM __src")
+        ts_typed = (f"CASE WHEN {_TS_IN_RANGE} THEN CAST(occurred_at AS TIMESTAMP) END" if typed_ts
+                    else "CAST(NULL AS TIMESTAMP)")
+        return self._run(
+            src, f"SELECT __row, __perr, {eid} AS __eid_raw, {select}, {ts_typed} AS __ts_typed FROM __src"
+        )
 
     def validate_json_lines(self, lines: pa.Array, rows: pa.Array) -> Validated:
         """Validate JSON texts (one object each): JSON Lines files and HTTP bodies.
@@ -219,7 +242,7 @@ SELECT __row,
          THEN 'record' || chr(9) || 'has the key "' || list_filter(__keys, lambda k, i: list_position(__keys, k) < i)[1]
               || '" more than once'
        {type_checks} END AS __perr,
-  __v[1] AS __eid_raw, {extract}, CAST(NULL AS VARCHAR) AS weight FROM (
+  __v[1] AS __eid_raw, {extract}, CAST(NULL AS VARCHAR) AS weight, CAST(NULL AS TIMESTAMP) AS __ts_typed FROM (
   SELECT __row, __perr,
     CASE WHEN __perr IS NULL THEN json_extract_string(line, [{paths}]) END AS __v,
     CASE WHEN __perr IS NULL THEN json_type(line, [{paths}]) END AS __t,
@@ -249,9 +272,11 @@ SELECT __row,
 WITH s AS ({source_sql}),
 t AS (
   SELECT s.*, s.event_type AS __et_raw, lower(replace(s.event_type, '-', '_')) AS __et,
-         s.occurred_at AS __ts_raw,
-         coalesce(regexp_full_match(s.occurred_at, '{_ISO_WITH_OFFSET}'), false) AS __ts_aware,
-         CAST(TRY_CAST(replace(s.occurred_at, ',', '.') AS TIMESTAMPTZ) AS TIMESTAMP) AS __ts,
+         s.occurred_at AS __ts_raw, s.__ts_typed IS NOT NULL AS __ts_ok,
+         CASE WHEN s.__ts_typed IS NOT NULL THEN true
+              ELSE coalesce(regexp_full_match(s.occurred_at, '{_ISO_WITH_OFFSET}'), false) END AS __ts_aware,
+         CASE WHEN s.__ts_typed IS NOT NULL THEN s.__ts_typed
+              ELSE CAST(TRY_CAST(replace(s.occurred_at, ',', '.') AS TIMESTAMPTZ) AS TIMESTAMP) END AS __ts,
          replace(replace(s.engagement_label, '_', ' '), '  ', ' ') AS __el, s.vpn AS __vpn,
          s.suspicion_score AS __ss, s.weight AS __w, {pii_maybe} AS __pii_maybe
   FROM s),

@@ -1,0 +1,124 @@
+"""Issue 13 import benchmark: ``leadstats import events`` of Parquet, JSON Lines and CSV files, fresh and
+again (every record a duplicate), against DuckDB's bare bulk load of the same file in the same run.
+
+    python benchmarks/bench_import.py                       # 2M events, files cached in benchmarks/data
+    python benchmarks/bench_import.py --events 500000 --kinds parquet,jsonl --runs 3
+
+Each measurement runs in a fresh process (its peak RSS is that process's VmHWM): leadstats imports the
+file into a new store, then imports it again (all duplicates); the peer is
+``CREATE TABLE t AS SELECT * FROM read_parquet(...)`` / ``read_json(...)`` / ``read_csv(...)`` into a
+plain on-disk DuckDB table (no validation, no dedupe, no rollups). Figures are medians of ``--runs``
+alternating runs; ``ratio`` is leadstats' events/s over the peer's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+sys.path.insert(0, os.path.dirname(__file__))
+from common import END  # noqa: E402
+
+from leadstats.demo import DemoSpec, generate  # noqa: E402
+
+KINDS = ("parquet", "jsonl", "csv")
+
+
+def make_files(n: int, data_dir: str) -> dict[str, str]:
+    """The demo's events as Parquet (typed: timestamptz, bool, double), JSON Lines and CSV (ISO strings)."""
+    paths = {k: os.path.join(data_dir, f"import-{n}.{k}") for k in KINDS}
+    if all(os.path.exists(p) for p in paths.values()):
+        return paths
+    table = pa.concat_tables(generate(DemoSpec(events=n, days=90, end=END, seed=5))).drop(["weight"])
+    i = table.schema.get_field_index("occurred_at")
+    ts = table.column("occurred_at").cast(pa.timestamp("us", tz="UTC"))
+    pq.write_table(table.set_column(i, "occurred_at", ts), paths["parquet"])
+    iso = table.set_column(i, "occurred_at", pc.strftime(ts, format="%Y-%m-%dT%H:%M:%SZ"))
+    with open(paths["jsonl"], "w") as fh:
+        for batch in iso.to_batches(50_000):
+            fh.writelines(json.dumps({k: v for k, v in rec.items() if v is not None}) + "\n"
+                          for rec in batch.to_pylist())
+    pacsv.write_csv(iso, paths["csv"])
+    return paths
+
+
+_LEADSTATS = """
+import sys, time, leadstats
+from leadstats.sources.files import import_file
+path, db, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+with leadstats.connect(db) as ls:
+    t = time.perf_counter(); r = import_file(ls, path).result; fresh = time.perf_counter() - t
+    assert r.accepted == n and not r.rejected, (r.accepted, r.rejected[:3])
+    t = time.perf_counter(); r = import_file(ls, path).result; again = time.perf_counter() - t
+    assert r.duplicates == n and r.accepted == 0, (r.accepted, r.duplicates)
+hwm = [l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0]
+print(fresh, again, int(hwm) / 1024)
+"""
+
+_PEER = """
+import sys, time, duckdb
+path, db, kind = sys.argv[1], sys.argv[2], sys.argv[3]
+reader = {"parquet": "read_parquet", "jsonl": "read_json", "csv": "read_csv"}[kind]
+con = duckdb.connect(db)
+t = time.perf_counter()
+con.execute(f"CREATE TABLE t AS SELECT * FROM {reader}('{path}')")
+con.execute("CHECKPOINT")
+took = time.perf_counter() - t
+hwm = [l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0]
+print(took, 0, int(hwm) / 1024)
+"""
+
+
+def run(code: str, *args: str) -> tuple[float, float, float]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src"),
+         os.environ.get("PYTHONPATH", "")])}
+    out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env)
+    if out.returncode:
+        raise SystemExit(out.stderr)
+    a, b, c = out.stdout.split()[-3:]
+    return float(a), float(b), float(c)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--events", type=int, default=2_000_000)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--kinds", default=",".join(KINDS))
+    ap.add_argument("--data-dir", default=os.path.join(os.path.dirname(__file__), "data"))
+    args = ap.parse_args()
+    os.makedirs(args.data_dir, exist_ok=True)
+    n = args.events
+    paths = make_files(n, args.data_dir)
+    print(f"{n:,} events · medians of {args.runs} runs · peer: DuckDB CREATE TABLE AS SELECT * FROM read_*")
+    print(f"{'file':<8}{'MB':>7}{'import ev/s':>13}{'peer ev/s':>12}{'ratio':>7}{'re-import ev/s':>16}"
+          f"{'RSS MB':>8}{'peer RSS':>9}")
+    for kind in args.kinds.split(","):
+        path = paths[kind]
+        ours, peer = [], []
+        for _ in range(args.runs):
+            with tempfile.TemporaryDirectory(dir=args.data_dir) as tmp:
+                ours.append(run(_LEADSTATS, path, os.path.join(tmp, "ls.duckdb"), str(n)))
+                peer.append(run(_PEER, path, os.path.join(tmp, "peer.duckdb"), kind))
+        fresh = statistics.median(x[0] for x in ours)
+        again = statistics.median(x[1] for x in ours)
+        rss = statistics.median(x[2] for x in ours)
+        p = statistics.median(x[0] for x in peer)
+        prss = statistics.median(x[2] for x in peer)
+        size = os.path.getsize(path) / 1e6
+        print(f"{kind:<8}{size:>7,.0f}{n / fresh:>13,.0f}{n / p:>12,.0f}{p / fresh:>7.2f}{n / again:>16,.0f}"
+              f"{rss:>8,.0f}{prss:>9,.0f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
