@@ -79,10 +79,11 @@ print(took, 0, int(hwm) / 1024)
 """
 
 
-def run(code: str, *args: str) -> tuple[float, float, float]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        [os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src"),
-         os.environ.get("PYTHONPATH", "")])}
+SRC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src")
+
+
+def run(code: str, *args: str, src: str = SRC) -> tuple[float, float, float]:
+    env = {**os.environ, "PYTHONPATH": src}
     out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env)
     if out.returncode:
         raise SystemExit(out.stderr)
@@ -95,6 +96,7 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=2_000_000)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--kinds", default=",".join(KINDS))
+    ap.add_argument("--baseline", help="also measure the leadstats source tree at this path (e.g. main's src)")
     ap.add_argument("--data-dir", default=os.path.join(os.path.dirname(__file__), "data"))
     args = ap.parse_args()
     os.makedirs(args.data_dir, exist_ok=True)
@@ -105,11 +107,13 @@ def main() -> None:
           f"{'RSS MB':>8}{'peer RSS':>9}")
     for kind in args.kinds.split(","):
         path = paths[kind]
-        ours, peer = [], []
+        ours, peer, base = [], [], []
         for _ in range(args.runs):
             with tempfile.TemporaryDirectory(dir=args.data_dir) as tmp:
                 ours.append(run(_LEADSTATS, path, os.path.join(tmp, "ls.duckdb"), str(n)))
                 peer.append(run(_PEER, path, os.path.join(tmp, "peer.duckdb"), kind))
+                if args.baseline:
+                    base.append(run(_LEADSTATS, path, os.path.join(tmp, "base.duckdb"), str(n), src=args.baseline))
         fresh = statistics.median(x[0] for x in ours)
         again = statistics.median(x[1] for x in ours)
         rss = statistics.median(x[2] for x in ours)
@@ -118,6 +122,12 @@ def main() -> None:
         size = os.path.getsize(path) / 1e6
         print(f"{kind:<8}{size:>7,.0f}{n / fresh:>13,.0f}{n / p:>12,.0f}{p / fresh:>7.2f}{n / again:>16,.0f}"
               f"{rss:>8,.0f}{prss:>9,.0f}", flush=True)
+        if base:
+            bf = statistics.median(x[0] for x in base)
+            ba = statistics.median(x[1] for x in base)
+            brss = statistics.median(x[2] for x in base)
+            print(f"{'  before':<8}{'':>7}{n / bf:>13,.0f}{'':>12}{p / bf:>7.2f}{n / ba:>16,.0f}{brss:>8,.0f}"
+                  f"   (--baseline {args.baseline})", flush=True)
 
 
 if __name__ == "__main__":
