@@ -90,7 +90,7 @@ def _hmac_many(secret: bytes, values: pa.Array) -> pa.Array:
     con = _hash_con()
     con.register("__lead_ids", pa.table({"v": values}))
     try:
-        out = con.execute(
+        out: pa.Table = con.execute(
             "SELECT sha256($2::BLOB || unhex(sha256($1::BLOB || encode(v)))) AS h FROM __lead_ids", [inner, outer]
         ).to_arrow_table()
     finally:

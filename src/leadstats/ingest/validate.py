@@ -328,7 +328,7 @@ FROM c"""
         with self._lock:
             self._con.register("__values", pa.table({"dim": dims, "v": values}))
             try:
-                screened = self._con.execute(sql).to_arrow_table()
+                screened: pa.Table = self._con.execute(sql).to_arrow_table()
             finally:
                 self._con.unregister("__values")
         hits = screened.column("p").combine_chunks()
