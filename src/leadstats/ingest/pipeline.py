@@ -88,7 +88,8 @@ def _hmac_many(secret: bytes, values: pa.Array) -> pa.Array:
     over the padded keys, so the digests are HMAC-SHA256's, byte for byte."""
     inner, outer = _hmac_pads(secret)
     con = _hash_con()
-    con.register("__lead_ids", pa.table({"v": values}))
+    table = pa.table({"v": values})
+    con.register("__lead_ids", pa.Table.from_batches(table.to_batches(max_chunksize=65_536), schema=table.schema))
     try:
         out: pa.Table = con.execute(
             "SELECT sha256($2::BLOB || unhex(sha256($1::BLOB || encode(v)))) AS h FROM __lead_ids", [inner, outer]

@@ -152,6 +152,12 @@ def _country_codes(column: pa.ChunkedArray) -> pa.ChunkedArray:
     return pa.chunked_array([pa.DictionaryArray.from_arrays(encoded.indices, mapped).cast(pa.string())])
 
 
+def _chunked(table: pa.Table) -> pa.Table:
+    """``table`` in record batches of at most ``_CHUNK`` rows: DuckDB scans an Arrow table one batch per
+    thread, so a single 250,000-row batch would be validated on one core."""
+    return pa.Table.from_batches(table.to_batches(max_chunksize=_CHUNK), schema=table.schema)
+
+
 def _clean(col: str) -> str:
     return f"nullif(trim(CAST({col} AS VARCHAR)), '')"
 
@@ -193,7 +199,7 @@ class Validator:
         if rows is None:
             rows = pa.array(range(1, n + 1), pa.int64())
         cols = {name: table.column(name) for name in table.column_names if name in INPUT_FIELDS}
-        src = pa.table({"__row": rows, "__perr": pa.nulls(n, pa.string()), **cols})
+        src = _chunked(pa.table({"__row": rows, "__perr": pa.nulls(n, pa.string()), **cols}))
         typed_ts = "occurred_at" in cols and _instant_type(cols["occurred_at"].type)
         select = ", ".join(
             (_typed_ts_text() if name == "occurred_at" and typed_ts
@@ -214,8 +220,7 @@ class Validator:
         an object with the same key twice (parsers disagree on which one counts), and a field holding a
         JSON type it cannot hold (an object, array, number or boolean where a string belongs).
         """
-        table = pa.table({"__row": rows, "line": lines})
-        src = pa.Table.from_batches(table.to_batches(max_chunksize=_CHUNK), schema=table.schema)
+        src = _chunked(pa.table({"__row": rows, "line": lines}))
         fields = INPUT_FIELDS[:-1]
         paths = ", ".join(f"'$.\"{name}\"'" for name in fields)
         extract = ", ".join(
@@ -326,7 +331,7 @@ FROM c"""
         sql = f"""SELECT p, CASE WHEN p THEN '{REDACTED}' WHEN dim = {cut[0] if cut else -1} THEN left(v, {REFERER_MAX})
                   ELSE v END AS v FROM (SELECT dim, v, {pii_sql("v")} AS p FROM __values)"""
         with self._lock:
-            self._con.register("__values", pa.table({"dim": dims, "v": values}))
+            self._con.register("__values", _chunked(pa.table({"dim": dims, "v": values})))
             try:
                 screened: pa.Table = self._con.execute(sql).to_arrow_table()
             finally:
