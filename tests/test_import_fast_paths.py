@@ -157,3 +157,23 @@ def test_all_duplicate_reimport_adds_nothing_and_still_refuses_bad_records(tmp_p
         hashed = ls.store.execute("SELECT lead_id FROM events WHERE event_id = 'e1'")[0][0]
         assert hashed == hash_lead_id(ls.lead_id_secret(), "L1")
         assert pc.sum(pa.array([r[0] for r in ls.store.execute('SELECT "primary" FROM rollup_15m')])).as_py() == n + 5
+
+
+def test_first_occurrence_wins_across_the_chunks_of_a_big_parquet_batch(tmp_path: Path) -> None:
+    """A Parquet batch arrives in several Arrow chunks and is validated by a parallel scan; the record
+    kept for an id sent twice in it is still the first one of the file."""
+    n = 200_000
+    ts = pa.array([dt.datetime(2026, 3, 7, tzinfo=UTC)] * n, pa.timestamp("us", tz="UTC"))
+    ids = [f"e{i}" for i in range(n)]
+    ids[n - 1] = "e0"  # the same id as row 1, with another project
+    table = pa.table({"event_id": ids, "event_type": ["primary"] * n, "occurred_at": ts,
+                      "project": ["first"] + ["other"] * (n - 1)})
+    path = tmp_path / "dup.parquet"
+    pq.write_table(table, path, row_group_size=65_536)
+    with leadstats.connect(str(tmp_path / "s.duckdb")) as ls:
+        result = files.import_file(ls, str(path)).result
+        assert (result.accepted, result.duplicates) == (n - 1, 1)
+        assert ls.store.execute("SELECT project FROM events WHERE event_id = 'e0'") == [("first",)]
+    chunked = pa.Table.from_batches(table.to_batches(max_chunksize=70_000))
+    good = Validator().validate(chunked).good
+    assert good.column("event_id").to_pylist() == ids

@@ -79,6 +79,7 @@ def _hash_con() -> duckdb.DuckDBPyConnection:
     con = getattr(_hash_local, "con", None)
     if con is None:
         con = duckdb.connect(":memory:")
+        con.execute("SET enable_progress_bar = false")
         _hash_local.con = con
     return con
 

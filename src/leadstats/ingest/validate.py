@@ -158,6 +158,20 @@ def _chunked(table: pa.Table) -> pa.Table:
     return pa.Table.from_batches(table.to_batches(max_chunksize=_CHUNK), schema=table.schema)
 
 
+def _positions(n: int) -> pa.Array:
+    return pa.array(np.arange(n, dtype=np.int64))
+
+
+def _in_input_order(out: pa.Table) -> pa.Table:
+    """The rows in the order they came (``__pos``). DuckDB's parallel scan of a multi-batch Arrow table
+    does not always keep it for this statement (measured: a 250,000-row Parquet batch came back rotated),
+    and the first occurrence of an id, and the HTTP writer's attribution to parts, depend on it."""
+    pos = out.column("__pos").to_numpy()
+    if len(pos) < 2 or bool((pos[1:] > pos[:-1]).all()):
+        return out
+    return out.take(pa.array(np.argsort(pos, kind="stable")))
+
+
 def _clean(col: str) -> str:
     return f"nullif(trim(CAST({col} AS VARCHAR)), '')"
 
@@ -185,6 +199,7 @@ class Validator:
     def __init__(self) -> None:
         self._con = duckdb.connect(":memory:")
         self._con.execute("SET TimeZone = 'UTC'")
+        self._con.execute("SET enable_progress_bar = false")  # a long batch would draw one on the terminal
         self._lock = threading.Lock()
         self._totals_lock = threading.Lock()
         #: values replaced by the PII marker since start, per dimension (``/metrics``)
@@ -199,7 +214,7 @@ class Validator:
         if rows is None:
             rows = pa.array(range(1, n + 1), pa.int64())
         cols = {name: table.column(name) for name in table.column_names if name in INPUT_FIELDS}
-        src = _chunked(pa.table({"__row": rows, "__perr": pa.nulls(n, pa.string()), **cols}))
+        src = _chunked(pa.table({"__pos": _positions(n), "__row": rows, "__perr": pa.nulls(n, pa.string()), **cols}))
         typed_ts = "occurred_at" in cols and _instant_type(cols["occurred_at"].type)
         select = ", ".join(
             (_typed_ts_text() if name == "occurred_at" and typed_ts
@@ -210,7 +225,7 @@ class Validator:
         ts_typed = (f"CASE WHEN {_TS_IN_RANGE} THEN CAST(occurred_at AS TIMESTAMP) END" if typed_ts
                     else "CAST(NULL AS TIMESTAMP)")
         return self._run(
-            src, f"SELECT __row, __perr, {eid} AS __eid_raw, {select}, {ts_typed} AS __ts_typed FROM __src"
+            src, f"SELECT __pos, __row, __perr, {eid} AS __eid_raw, {select}, {ts_typed} AS __ts_typed FROM __src"
         )
 
     def validate_json_lines(self, lines: pa.Array, rows: pa.Array) -> Validated:
@@ -220,7 +235,7 @@ class Validator:
         an object with the same key twice (parsers disagree on which one counts), and a field holding a
         JSON type it cannot hold (an object, array, number or boolean where a string belongs).
         """
-        src = _chunked(pa.table({"__row": rows, "line": lines}))
+        src = _chunked(pa.table({"__pos": _positions(len(lines)), "__row": rows, "line": lines}))
         fields = INPUT_FIELDS[:-1]
         paths = ", ".join(f"'$.\"{name}\"'" for name in fields)
         extract = ", ".join(
@@ -235,20 +250,20 @@ class Validator:
             for i, name in enumerate(fields)
         )
         sql = f"""
-SELECT __row,
+SELECT __pos, __row,
   CASE WHEN __perr IS NOT NULL THEN __perr
        WHEN CASE WHEN len(__keys) = list_count(__t) THEN false ELSE len(__keys) <> list_unique(__keys) END
          THEN 'record' || chr(9) || 'has the key "' || list_filter(__keys, lambda k, i: list_position(__keys, k) < i)[1]
               || '" more than once'
        {type_checks} END AS __perr,
   __v[1] AS __eid_raw, {extract}, CAST(NULL AS VARCHAR) AS weight, CAST(NULL AS TIMESTAMP) AS __ts_typed FROM (
-  SELECT __row, __perr,
+  SELECT __pos, __row, __perr,
     CASE WHEN __perr IS NULL THEN json_extract_string(line, [{paths}]) END AS __v,
     CASE WHEN __perr IS NULL THEN json_type(line, [{paths}]) END AS __t,
     CASE WHEN __perr IS NULL THEN json_keys(line) END AS __keys  -- searched for duplicates only when
       -- there are more keys than known fields present (list_unique is the costly part)
   FROM (
-    SELECT __row, line,
+    SELECT __pos, __row, line,
       CASE WHEN NOT json_valid(line) THEN 'record' || chr(9) || 'is not valid JSON'
            WHEN json_type(line) <> 'OBJECT' THEN 'record' || chr(9) || 'is not a JSON object' END AS __perr
     FROM __src))"""
@@ -270,7 +285,7 @@ t AS (
          s.suspicion_score AS __ss, s.weight AS __w
   FROM s),
 c AS (SELECT t.* REPLACE (__et AS event_type), {_checks_sql()} AS __err FROM t)
-SELECT c.__row, c.__err, c.event_id, c.event_type, c.__ts AS occurred_at,
+SELECT c.__pos, c.__row, c.__err, c.event_id, c.event_type, c.__ts AS occurred_at,
        {strings},
        CASE lower(c.__el) {labels_case} END AS engagement_label,
        CASE WHEN lower(c.__vpn) IN ({_sql_list(_TRUE)}) THEN true
@@ -284,6 +299,7 @@ FROM c"""
                 out: pa.Table = self._con.execute(sql).to_arrow_table()
             finally:
                 self._con.unregister("__src")
+        out = _in_input_order(out)
         err = out.column("__err")
         errors: list[RecordError] = []
         if err.null_count < out.num_rows:
