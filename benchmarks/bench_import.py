@@ -20,6 +20,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from collections.abc import Sequence
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -100,20 +101,24 @@ def main() -> None:
     ap.add_argument("--data-dir", default=os.path.join(os.path.dirname(__file__), "data"))
     args = ap.parse_args()
     os.makedirs(args.data_dir, exist_ok=True)
-    n = args.events
-    paths = make_files(n, args.data_dir)
-    print(f"{n:,} events · medians of {args.runs} runs · peer: DuckDB CREATE TABLE AS SELECT * FROM read_*")
+    report(args.events, make_files(args.events, args.data_dir), args.data_dir, args.runs,
+           args.kinds.split(","), args.baseline)
+
+
+def report(n: int, paths: dict[str, str], work_dir: str, runs: int, kinds: Sequence[str],
+           baseline: str | None = None) -> None:
+    print(f"{n:,} events · medians of {runs} runs · peer: DuckDB CREATE TABLE AS SELECT * FROM read_*")
     print(f"{'file':<8}{'MB':>7}{'import ev/s':>13}{'peer ev/s':>12}{'ratio':>7}{'re-import ev/s':>16}"
           f"{'RSS MB':>8}{'peer RSS':>9}")
-    for kind in args.kinds.split(","):
+    for kind in kinds:
         path = paths[kind]
         ours, peer, base = [], [], []
-        for _ in range(args.runs):
-            with tempfile.TemporaryDirectory(dir=args.data_dir) as tmp:
+        for _ in range(runs):
+            with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
                 ours.append(run(_LEADSTATS, path, os.path.join(tmp, "ls.duckdb"), str(n)))
                 peer.append(run(_PEER, path, os.path.join(tmp, "peer.duckdb"), kind))
-                if args.baseline:
-                    base.append(run(_LEADSTATS, path, os.path.join(tmp, "base.duckdb"), str(n), src=args.baseline))
+                if baseline:
+                    base.append(run(_LEADSTATS, path, os.path.join(tmp, "base.duckdb"), str(n), src=baseline))
         fresh = statistics.median(x[0] for x in ours)
         again = statistics.median(x[1] for x in ours)
         rss = statistics.median(x[2] for x in ours)
@@ -127,7 +132,7 @@ def main() -> None:
             ba = statistics.median(x[1] for x in base)
             brss = statistics.median(x[2] for x in base)
             print(f"{'  before':<8}{'':>7}{n / bf:>13,.0f}{'':>12}{p / bf:>7.2f}{n / ba:>16,.0f}{brss:>8,.0f}"
-                  f"   (--baseline {args.baseline})", flush=True)
+                  f"   (--baseline {baseline})", flush=True)
 
 
 if __name__ == "__main__":
