@@ -8,7 +8,9 @@ Each measurement runs in a fresh process (its peak RSS is that process's VmHWM):
 file into a new store, then imports it again (all duplicates); the peer is
 ``CREATE TABLE t AS SELECT * FROM read_parquet(...)`` / ``read_json(...)`` / ``read_csv(...)`` into a
 plain on-disk DuckDB table (no validation, no dedupe, no rollups). Figures are medians of ``--runs``
-alternating runs; ``ratio`` is leadstats' events/s over the peer's.
+alternating runs; ``ratio`` is leadstats' events/s over the peer's. ``ev/CPU-s`` divides by the process's
+CPU time (all threads) instead of the wall clock: on a shared machine it is the steadier comparison.
+``--baseline SRC`` measures another source tree too (``before`` lines), e.g. main's ``src``.
 """
 
 from __future__ import annotations
@@ -58,12 +60,16 @@ import sys, time, leadstats
 from leadstats.sources.files import import_file
 path, db, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 with leadstats.connect(db) as ls:
-    t = time.perf_counter(); r = import_file(ls, path).result; fresh = time.perf_counter() - t
+    t, c = time.perf_counter(), time.process_time()
+    r = import_file(ls, path).result
+    fresh, fresh_cpu = time.perf_counter() - t, time.process_time() - c
     assert r.accepted == n and not r.rejected, (r.accepted, r.rejected[:3])
-    t = time.perf_counter(); r = import_file(ls, path).result; again = time.perf_counter() - t
+    t, c = time.perf_counter(), time.process_time()
+    r = import_file(ls, path).result
+    again, again_cpu = time.perf_counter() - t, time.process_time() - c
     assert r.duplicates == n and r.accepted == 0, (r.accepted, r.duplicates)
 hwm = [l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0]
-print(fresh, again, int(hwm) / 1024)
+print(fresh, again, int(hwm) / 1024, fresh_cpu, again_cpu)
 """
 
 _PEER = """
@@ -71,25 +77,24 @@ import sys, time, duckdb
 path, db, kind = sys.argv[1], sys.argv[2], sys.argv[3]
 reader = {"parquet": "read_parquet", "jsonl": "read_json", "csv": "read_csv"}[kind]
 con = duckdb.connect(db)
-t = time.perf_counter()
+t, c = time.perf_counter(), time.process_time()
 con.execute(f"CREATE TABLE t AS SELECT * FROM {reader}('{path}')")
 con.execute("CHECKPOINT")
-took = time.perf_counter() - t
+took, cpu = time.perf_counter() - t, time.process_time() - c
 hwm = [l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0]
-print(took, 0, int(hwm) / 1024)
+print(took, 0, int(hwm) / 1024, cpu, 0)
 """
 
 
 SRC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src")
 
 
-def run(code: str, *args: str, src: str = SRC) -> tuple[float, float, float]:
+def run(code: str, *args: str, src: str = SRC) -> tuple[float, ...]:
     env = {**os.environ, "PYTHONPATH": src}
     out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env)
     if out.returncode:
         raise SystemExit(out.stderr)
-    a, b, c = out.stdout.split()[-3:]
-    return float(a), float(b), float(c)
+    return tuple(float(x) for x in out.stdout.split()[-5:])
 
 
 def main() -> None:
@@ -108,8 +113,15 @@ def main() -> None:
 def report(n: int, paths: dict[str, str], work_dir: str, runs: int, kinds: Sequence[str],
            baseline: str | None = None) -> None:
     print(f"{n:,} events · medians of {runs} runs · peer: DuckDB CREATE TABLE AS SELECT * FROM read_*")
-    print(f"{'file':<8}{'MB':>7}{'import ev/s':>13}{'peer ev/s':>12}{'ratio':>7}{'re-import ev/s':>16}"
-          f"{'RSS MB':>8}{'peer RSS':>9}")
+    print(f"{'file':<8}{'MB':>6}{'import ev/s':>12}{'peer ev/s':>11}{'ratio':>6}{'re-import':>11}"
+          f"{'ev/CPU-s':>10}{'peer':>10}{'ratio':>6}{'re-imp.':>10}{'RSS MB':>7}{'peer':>6}")
+
+    def line(label: str, rows: list[tuple[float, ...]], size: str) -> None:
+        m = [statistics.median(x[i] for x in rows) for i in range(5)]
+        print(f"{label:<8}{size:>6}{n / m[0]:>12,.0f}{n / p[0]:>11,.0f}{p[0] / m[0]:>6.2f}{n / m[1]:>11,.0f}"
+              f"{n / m[3]:>10,.0f}{n / p[3]:>10,.0f}{p[3] / m[3]:>6.2f}{n / m[4]:>10,.0f}{m[2]:>7,.0f}{p[2]:>6,.0f}",
+              flush=True)
+
     for kind in kinds:
         path = paths[kind]
         ours, peer, base = [], [], []
@@ -119,20 +131,10 @@ def report(n: int, paths: dict[str, str], work_dir: str, runs: int, kinds: Seque
                 peer.append(run(_PEER, path, os.path.join(tmp, "peer.duckdb"), kind))
                 if baseline:
                     base.append(run(_LEADSTATS, path, os.path.join(tmp, "base.duckdb"), str(n), src=baseline))
-        fresh = statistics.median(x[0] for x in ours)
-        again = statistics.median(x[1] for x in ours)
-        rss = statistics.median(x[2] for x in ours)
-        p = statistics.median(x[0] for x in peer)
-        prss = statistics.median(x[2] for x in peer)
-        size = os.path.getsize(path) / 1e6
-        print(f"{kind:<8}{size:>7,.0f}{n / fresh:>13,.0f}{n / p:>12,.0f}{p / fresh:>7.2f}{n / again:>16,.0f}"
-              f"{rss:>8,.0f}{prss:>9,.0f}", flush=True)
+        p = [statistics.median(x[i] for x in peer) for i in range(5)]
+        line(kind, ours, f"{os.path.getsize(path) / 1e6:,.0f}")
         if base:
-            bf = statistics.median(x[0] for x in base)
-            ba = statistics.median(x[1] for x in base)
-            brss = statistics.median(x[2] for x in base)
-            print(f"{'  before':<8}{'':>7}{n / bf:>13,.0f}{'':>12}{p / bf:>7.2f}{n / ba:>16,.0f}{brss:>8,.0f}"
-                  f"   (--baseline {baseline})", flush=True)
+            line("  before", base, "")
 
 
 if __name__ == "__main__":
