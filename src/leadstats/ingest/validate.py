@@ -8,12 +8,14 @@ first field that fails; good records of the same batch are kept.
 
 from __future__ import annotations
 
+import functools
 import threading
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -29,7 +31,7 @@ from ..model.schema import (
     TRUE_WORDS,
 )
 from .pii import DIMENSIONS as PII_DIMENSIONS
-from .pii import REDACTED, maybe_pii_sql, pii_sql
+from .pii import REDACTED, pii_sql
 
 # DuckDB 2 warns that Arrow output from execute() copies; for one statement per batch the copy is
 # cheaper than the relation API's per-call overhead (measured: 21 ms vs 48 ms for 1,000 rows).
@@ -121,14 +123,14 @@ CASE
   WHEN __et IS NULL THEN 'event_type' || chr(9) || 'is required'
   WHEN __et NOT IN ({types})
     THEN 'event_type' || chr(9) || 'must be one of {", ".join(EVENT_TYPES)}, got ' || __et_raw
-  WHEN __ts_raw IS NULL THEN 'occurred_at' || chr(9) || 'is required'
-  WHEN NOT __ts_aware AND TRY_CAST(__ts_raw AS TIMESTAMP) IS NOT NULL
+  WHEN NOT __ts_ok AND __ts_raw IS NULL THEN 'occurred_at' || chr(9) || 'is required'
+  WHEN NOT __ts_ok AND NOT __ts_aware AND TRY_CAST(__ts_raw AS TIMESTAMP) IS NOT NULL
     THEN 'occurred_at' || chr(9) || 'has no timezone (' || __ts_raw || '): add Z or an offset such as +05:30'
-  WHEN __ts_aware AND NOT regexp_matches(__ts_raw, '{_VALID_OFFSET}')
+  WHEN NOT __ts_ok AND __ts_aware AND NOT regexp_matches(__ts_raw, '{_VALID_OFFSET}')
     THEN 'occurred_at' || chr(9) || 'has an impossible UTC offset (' || __ts_raw || '): offsets run -18:00..+18:00'
-  WHEN NOT __ts_aware OR __ts IS NULL
+  WHEN NOT __ts_ok AND (NOT __ts_aware OR __ts IS NULL)
     THEN 'occurred_at' || chr(9) || 'is not an ISO 8601 instant: ' || __ts_raw
-  WHEN __ts < TIMESTAMP '1970-01-01' OR __ts >= TIMESTAMP '2200-01-01'
+  WHEN NOT __ts_ok AND (__ts < TIMESTAMP '1970-01-01' OR __ts >= TIMESTAMP '2200-01-01')
     THEN 'occurred_at' || chr(9) || 'is outside 1970..2199: ' || __ts_raw
   WHEN __el IS NOT NULL AND lower(__el) NOT IN ({labels})
     THEN 'engagement_label' || chr(9) || 'must be Cold, Warm, Hot or Very Hot, got ' || __el
@@ -150,16 +152,45 @@ def _country_codes(column: pa.ChunkedArray) -> pa.ChunkedArray:
     return pa.chunked_array([pa.DictionaryArray.from_arrays(encoded.indices, mapped).cast(pa.string())])
 
 
-def _ident(name: str) -> str:
-    return f'"{name}"'
+def _chunked(table: pa.Table) -> pa.Table:
+    """``table`` in record batches of at most ``_CHUNK`` rows: DuckDB scans an Arrow table one batch per
+    thread, so a single 250,000-row batch would be validated on one core."""
+    return pa.Table.from_batches(table.to_batches(max_chunksize=_CHUNK), schema=table.schema)
 
 
-def _cut(name: str) -> str:
-    return f'left(c."{name}", {REFERER_MAX})' if name == "referer" else f'c."{name}"'
+def _positions(n: int) -> pa.Array:
+    return pa.array(np.arange(n, dtype=np.int64))
+
+
+def _in_input_order(out: pa.Table) -> pa.Table:
+    """The rows in the order they came (``__pos``). DuckDB's parallel scan of a multi-batch Arrow table
+    does not always keep it for this statement (measured: a 250,000-row Parquet batch came back rotated),
+    and the first occurrence of an id, and the HTTP writer's attribution to parts, depend on it."""
+    pos = out.column("__pos").to_numpy()
+    if len(pos) < 2 or bool((pos[1:] > pos[:-1]).all()):
+        return out
+    return out.take(pa.array(np.argsort(pos, kind="stable")))
 
 
 def _clean(col: str) -> str:
     return f"nullif(trim(CAST({col} AS VARCHAR)), '')"
+
+
+#: A typed instant (an Arrow/Parquet timestamp with a time zone) inside the stored range needs no text
+#: round trip: it is stored as is, in UTC. Others (null, out of range) take the text path, whose
+#: messages quote the value as text, so every error stays the same.
+_TS_IN_RANGE = (
+    "occurred_at >= TIMESTAMPTZ '1970-01-01 00:00:00+00' AND occurred_at < TIMESTAMPTZ '2200-01-01 00:00:00+00'"
+)
+
+
+def _instant_type(dtype: pa.DataType) -> bool:
+    """An Arrow timestamp with a time zone, in a unit DuckDB reads as TIMESTAMPTZ without rounding."""
+    return bool(pa.types.is_timestamp(dtype) and dtype.tz is not None and dtype.unit in ("s", "ms", "us"))
+
+
+def _typed_ts_text() -> str:
+    return f"CASE WHEN {_TS_IN_RANGE} THEN NULL ELSE {_clean('occurred_at')} END"
 
 
 class Validator:
@@ -168,6 +199,7 @@ class Validator:
     def __init__(self) -> None:
         self._con = duckdb.connect(":memory:")
         self._con.execute("SET TimeZone = 'UTC'")
+        self._con.execute("SET enable_progress_bar = false")  # a long batch would draw one on the terminal
         self._lock = threading.Lock()
         self._totals_lock = threading.Lock()
         #: values replaced by the PII marker since start, per dimension (``/metrics``)
@@ -182,13 +214,19 @@ class Validator:
         if rows is None:
             rows = pa.array(range(1, n + 1), pa.int64())
         cols = {name: table.column(name) for name in table.column_names if name in INPUT_FIELDS}
-        src = pa.table({"__row": rows, "__perr": pa.nulls(n, pa.string()), **cols})
+        src = _chunked(pa.table({"__pos": _positions(n), "__row": rows, "__perr": pa.nulls(n, pa.string()), **cols}))
+        typed_ts = "occurred_at" in cols and _instant_type(cols["occurred_at"].type)
         select = ", ".join(
-            (_clean(f'"{name}"') if name in cols else "CAST(NULL AS VARCHAR)") + f' AS "{name}"'
+            (_typed_ts_text() if name == "occurred_at" and typed_ts
+             else _clean(f'"{name}"') if name in cols else "CAST(NULL AS VARCHAR)") + f' AS "{name}"'
             for name in INPUT_FIELDS
         )
         eid = 'CAST("event_id" AS VARCHAR)' if "event_id" in cols else "CAST(NULL AS VARCHAR)"
-        return self._run(src, f"SELECT __row, __perr, {eid} AS __eid_raw, {select} FROM __src")
+        ts_typed = (f"CASE WHEN {_TS_IN_RANGE} THEN CAST(occurred_at AS TIMESTAMP) END" if typed_ts
+                    else "CAST(NULL AS TIMESTAMP)")
+        return self._run(
+            src, f"SELECT __pos, __row, __perr, {eid} AS __eid_raw, {select}, {ts_typed} AS __ts_typed FROM __src"
+        )
 
     def validate_json_lines(self, lines: pa.Array, rows: pa.Array) -> Validated:
         """Validate JSON texts (one object each): JSON Lines files and HTTP bodies.
@@ -197,8 +235,7 @@ class Validator:
         an object with the same key twice (parsers disagree on which one counts), and a field holding a
         JSON type it cannot hold (an object, array, number or boolean where a string belongs).
         """
-        table = pa.table({"__row": rows, "line": lines})
-        src = pa.Table.from_batches(table.to_batches(max_chunksize=_CHUNK), schema=table.schema)
+        src = _chunked(pa.table({"__pos": _positions(len(lines)), "__row": rows, "line": lines}))
         fields = INPUT_FIELDS[:-1]
         paths = ", ".join(f"'$.\"{name}\"'" for name in fields)
         extract = ", ".join(
@@ -223,21 +260,21 @@ class Validator:
             f"{_JSON_KIND.format(t='__t[__tbad]')}"
         )
         sql = f"""
-SELECT __row,
+SELECT __pos, __row,
   CASE WHEN __perr IS NOT NULL THEN __perr
        WHEN CASE WHEN len(__keys) = list_count(__t) THEN false ELSE len(__keys) <> list_unique(__keys) END
          THEN 'record' || chr(9) || 'has the key "' || list_filter(__keys, lambda k, i: list_position(__keys, k) < i)[1]
               || '" more than once'
        {type_checks} END AS __perr,
-  __v[1] AS __eid_raw, {extract}, CAST(NULL AS VARCHAR) AS weight FROM (
+  __v[1] AS __eid_raw, {extract}, CAST(NULL AS VARCHAR) AS weight, CAST(NULL AS TIMESTAMP) AS __ts_typed FROM (
   SELECT *, {bad_type} AS __tbad FROM (
-  SELECT __row, __perr,
+  SELECT __pos, __row, __perr,
     CASE WHEN __perr IS NULL THEN json_extract_string(line, [{paths}]) END AS __v,
     CASE WHEN __perr IS NULL THEN json_type(line, [{paths}]) END AS __t,
     CASE WHEN __perr IS NULL THEN json_keys(line) END AS __keys  -- searched for duplicates only when
       -- there are more keys than known fields present (list_unique is the costly part)
   FROM (
-    SELECT __row, line,
+    SELECT __pos, __row, line,
       CASE WHEN NOT json_valid(line) THEN 'record' || chr(9) || 'is not valid JSON'
            WHEN json_type(line) <> 'OBJECT' THEN 'record' || chr(9) || 'is not a JSON object' END AS __perr
     FROM __src)))"""
@@ -245,42 +282,27 @@ SELECT __row,
 
     def _run(self, src: pa.Table, source_sql: str) -> Validated:
         labels_case = " ".join(f"WHEN '{lab.lower()}' THEN '{lab}'" for lab in ENGAGEMENT_LABELS)
-        strings = ", ".join(
-            f'CASE WHEN c."__pii_{name}" THEN \'{REDACTED}\' ELSE {_cut(name)} END AS "{name}"'
-            if name in PII_DIMENSIONS
-            else f'c."{name}"'
-            for name in STRING_FIELDS
-        )
-        pii_maybe = maybe_pii_sql([f"s.{_ident(name)}" for name in PII_DIMENSIONS])
-        # One call site per pattern over a list of the record's dimension values, not one per dimension:
-        # DuckDB compiles a regular expression per call site and thread on every statement, which made
-        # the patterns cost ~250 ms per batch whatever its size.
-        values = ", ".join(f"t.{_ident(name)}" for name in PII_DIMENSIONS)
-        pii_list = f"CASE WHEN __pii_maybe THEN list_transform([{values}], lambda __pv: {pii_sql('__pv')}) END"
-        pii_flags = ", ".join(
-            f'coalesce(__pii_list[{i + 1}], false) AS "__pii_{name}"' for i, name in enumerate(PII_DIMENSIONS)
-        )
+        strings = ", ".join(f'c."{name}"' for name in STRING_FIELDS)  # PII and the referer cut: _screen
         sql = f"""
 WITH s AS ({source_sql}),
 t AS (
   SELECT s.*, s.event_type AS __et_raw, lower(replace(s.event_type, '-', '_')) AS __et,
-         s.occurred_at AS __ts_raw,
-         coalesce(regexp_full_match(s.occurred_at, '{_ISO_WITH_OFFSET}'), false) AS __ts_aware,
-         CAST(TRY_CAST(replace(s.occurred_at, ',', '.') AS TIMESTAMPTZ) AS TIMESTAMP) AS __ts,
+         s.occurred_at AS __ts_raw, s.__ts_typed IS NOT NULL AS __ts_ok,
+         CASE WHEN s.__ts_typed IS NOT NULL THEN true
+              ELSE coalesce(regexp_full_match(s.occurred_at, '{_ISO_WITH_OFFSET}'), false) END AS __ts_aware,
+         CASE WHEN s.__ts_typed IS NOT NULL THEN s.__ts_typed
+              ELSE CAST(TRY_CAST(replace(s.occurred_at, ',', '.') AS TIMESTAMPTZ) AS TIMESTAMP) END AS __ts,
          replace(replace(s.engagement_label, '_', ' '), '  ', ' ') AS __el, s.vpn AS __vpn,
-         s.suspicion_score AS __ss, s.weight AS __w, {pii_maybe} AS __pii_maybe
+         s.suspicion_score AS __ss, s.weight AS __w
   FROM s),
-p AS (SELECT t.*, {pii_list} AS __pii_list FROM t),
-c AS (SELECT p.* REPLACE (__et AS event_type), {_checks_sql()} AS __err, {pii_flags} FROM p)
-SELECT c.__row, c.__err, c.event_id, c.event_type, c.__ts AS occurred_at,
+c AS (SELECT t.* REPLACE (__et AS event_type), {_checks_sql()} AS __err FROM t)
+SELECT c.__pos, c.__row, c.__err, c.event_id, c.event_type, c.__ts AS occurred_at,
        {strings},
        CASE lower(c.__el) {labels_case} END AS engagement_label,
        CASE WHEN lower(c.__vpn) IN ({_sql_list(_TRUE)}) THEN true
             WHEN lower(c.__vpn) IN ({_sql_list(_FALSE)}) THEN false END AS vpn,
        TRY_CAST(c.__ss AS DOUBLE) AS suspicion_score,
-       coalesce(TRY_CAST(c.__w AS BIGINT), 1) AS weight,
-       {" OR ".join(f'c."__pii_{n}"' for n in PII_DIMENSIONS)} AS __pii_any,
-       {", ".join(f'c."__pii_{n}"' for n in PII_DIMENSIONS)}
+       coalesce(TRY_CAST(c.__w AS BIGINT), 1) AS weight
 FROM c"""
         with self._lock:
             self._con.register("__src", src)
@@ -288,6 +310,7 @@ FROM c"""
                 out: pa.Table = self._con.execute(sql).to_arrow_table()
             finally:
                 self._con.unregister("__src")
+        out = _in_input_order(out)
         err = out.column("__err")
         errors: list[RecordError] = []
         if err.null_count < out.num_rows:
@@ -301,12 +324,14 @@ FROM c"""
                 field, _, text = message.partition("\t")
                 errors.append(RecordError(row, event_id, field, text))
             out = out.filter(pc.is_null(err))
+        out, flags = self._screen(out)
         redacted_rows: list[int] = []
         redacted_values: dict[str, int] = {}
-        if pc.any(out.column("__pii_any")).as_py():
-            redacted_rows = out.filter(out.column("__pii_any")).column("__row").to_pylist()
+        if flags:
+            any_flag = functools.reduce(pc.or_, flags.values())
+            redacted_rows = out.filter(any_flag).column("__row").to_pylist()
             for name in PII_DIMENSIONS:
-                count = pc.sum(out.column(f"__pii_{name}")).as_py() or 0
+                count = pc.sum(flags[name]).as_py() if name in flags else 0
                 if count:
                     redacted_values[name] = int(count)
             self._count_redactions(redacted_values)
@@ -314,6 +339,48 @@ FROM c"""
         index = good.schema.get_field_index("country")
         good = good.set_column(index, "country", _country_codes(good.column("country")))
         return Validated(good, errors, redacted_rows, redacted_values)
+
+    def _screen(self, out: pa.Table) -> tuple[pa.Table, dict[str, pa.Array]]:
+        """Replace personal data (ingest/pii.py) in the good rows' dimensions and cut ``referer``, testing each
+        distinct value once: the patterns run over the columns' dictionaries, not over every row. Returns
+        the rows and, per dimension with a replaced value, a boolean column of the rows replaced."""
+        encoded: list[tuple[str, pa.DictionaryArray]] = []
+        for name in PII_DIMENSIONS:
+            column = out.column(name)
+            if column.null_count == len(column):
+                continue
+            encoded.append((name, pc.dictionary_encode(column.combine_chunks())))
+        if not encoded:
+            return out, {}
+        values = pa.concat_arrays([enc.dictionary for _, enc in encoded])
+        dims = pa.array(np.repeat(np.arange(len(encoded), dtype=np.int32), [len(e.dictionary) for _, e in encoded]))
+        cut = [i for i, (name, _) in enumerate(encoded) if name == "referer"]
+        sql = f"""SELECT p, CASE WHEN p THEN '{REDACTED}' WHEN dim = {cut[0] if cut else -1} THEN left(v, {REFERER_MAX})
+                  ELSE v END AS v FROM (SELECT dim, v, {pii_sql("v")} AS p FROM __values)"""
+        with self._lock:
+            self._con.register("__values", _chunked(pa.table({"dim": dims, "v": values})))
+            try:
+                screened: pa.Table = self._con.execute(sql).to_arrow_table()
+            finally:
+                self._con.unregister("__values")
+        hits = screened.column("p").combine_chunks()
+        if not pc.any(hits).as_py() and not (cut and pc.max(pc.utf8_length(encoded[cut[0]][1].dictionary)).as_py()
+                                           > REFERER_MAX):
+            return out, {}
+        kept = screened.column("v").combine_chunks()
+        flags: dict[str, pa.Array] = {}
+        start = 0
+        for i, (name, enc) in enumerate(encoded):
+            size = len(enc.dictionary)
+            hit = hits.slice(start, size)
+            changed = pc.any(hit).as_py() or (i in cut and pc.max(pc.utf8_length(enc.dictionary)).as_py() > REFERER_MAX)
+            if changed:
+                new = pc.take(kept.slice(start, size), enc.indices)
+                out = out.set_column(out.schema.get_field_index(name), name, new)
+            if pc.any(hit).as_py():
+                flags[name] = pc.fill_null(pc.take(hit, enc.indices), False)
+            start += size
+        return out, flags
 
     def _count_redactions(self, counts: dict[str, int]) -> None:
         with self._totals_lock:
