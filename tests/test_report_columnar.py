@@ -82,7 +82,8 @@ def test_assemble_orders_and_converts_awkward_columns() -> None:
                                   pa.array([r["project"] for r in rows[half:]])]),
         "__d2": pa.array([r["vpn_suspected"] for r in rows], pa.bool_()),
         "__d3": pa.array([r["suspicion_score"] for r in rows], pa.float64()),
-        **{col: pa.array([r[m] for r in rows], pa.int64()) for m, col in zip(METRIC_NAMES, METRIC_COLUMNS, strict=True)},
+        **{col: pa.array([r[m] for r in rows], pa.int64())
+           for m, col in zip(METRIC_NAMES, METRIC_COLUMNS, strict=True)},
     })
     doc = assemble(q, table, {}).to_dict()
     dims = list(q.dimensions)

@@ -182,8 +182,8 @@ def assemble(query: ReportQuery, grouped: pa.Table | Sequence[tuple[Any, ...]], 
             distinct, position = np.unique(keys, return_inverse=True)
             parts.append((position.reshape(-1), len(distinct)))
         received = metrics["received"]
-        top = int(received.max()) if len(received) else 0
-        parts.append((top - received, top + 1))
+        most = int(received.max()) if len(received) else 0
+        parts.append((most - received, most + 1))
         parts += [(_ranks(values)[codes], len(values)) for codes, values in encoded]
         order = _row_order(parts, len(received))
         metrics = {name: values[order] for name, values in metrics.items()}
@@ -199,7 +199,7 @@ def assemble(query: ReportQuery, grouped: pa.Table | Sequence[tuple[Any, ...]], 
     totals: dict[str, Any] = {name: int(values.sum()) for name, values in metrics.items()}
     if query.rates:  # after the counts, from the one rate definition (model/rates.py)
         for rate in RATES:
-            top = sum((metrics[n] for n in rate.numerator), np.zeros(len(metrics["received"]), dtype=np.int64))
-            columns[rate.name] = rate_column(top, metrics[rate.denominator])
+            part = sum((metrics[n] for n in rate.numerator), np.zeros(len(metrics["received"]), dtype=np.int64))
+            columns[rate.name] = rate_column(part, metrics[rate.denominator])
         totals = with_rates(totals)
     return ReportResult.from_columns(query, columns, totals, meta)
