@@ -15,7 +15,9 @@ the figure is the median of ``--repeat`` warm runs after one warm-up. Peers, mea
 - ``naive duckdb``: hand-written DuckDB SQL with ICU time zones (``AT TIME ZONE`` + ``time_bucket``) over
   the DuckDB store's events table, fetched as tuples.
 The ratio lines divide leadstats by ``chdb sql`` (issue 13's targets: Q1 <= 0.10, Q2 and Q3 <= 0.50).
-``--imports N`` adds file import rates (validation + dedupe + append) for N events, ``--memory`` the
+``--paired`` alternates leadstats (DuckDB) and the peer run by run, query by query, so both figures of
+a ratio are taken under the same load on a shared machine (the peer must be loaded already: run once
+without it first). ``--imports N`` adds file import rates (validation + dedupe + append) for N events, ``--memory`` the
 peak memory of each query in a fresh process.
 
 Data: ``--events`` events over ``--days`` days ending 2026-06-01 UTC, generated with numpy in time order,
@@ -28,6 +30,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -247,6 +250,31 @@ def measure_peer(where: str, args: argparse.Namespace, wanted: dict[str, ReportQ
     return {name: median_ms(partial(peer.run, peer.sql(name, q)), args.repeat) for name, q in wanted.items()}
 
 
+def measure_paired(service: LeadStats, where: str, args: argparse.Namespace,
+                   wanted: dict[str, ReportQuery]) -> tuple[dict[str, float], dict[str, float]]:
+    """leadstats and the chDB peer run alternately, query by query (one warm-up each, then ``--repeat``
+    pairs), so both see the same load on a shared machine; returns both medians per query."""
+    peer = ChdbPeer(where)
+    ours: dict[str, float] = {}
+    theirs: dict[str, float] = {}
+    for name, q in wanted.items():
+        sql = peer.sql(name, q)
+        service.run(q).to_dict()
+        peer.run(sql)
+        a: list[float] = []
+        b: list[float] = []
+        for _ in range(args.repeat):
+            t = time.perf_counter()
+            service.run(q).to_dict()
+            a.append((time.perf_counter() - t) * 1000)
+            t = time.perf_counter()
+            peer.run(sql)
+            b.append((time.perf_counter() - t) * 1000)
+        ours[name], theirs[name] = statistics.median(a), statistics.median(b)
+    peer.session.close()  # one chDB session at a time in a process (a later --backends chdb opens its own)
+    return ours, theirs
+
+
 def print_table(results: dict[str, dict[str, float]], names: list[str]) -> None:
     print(f"\nload average at the end: {os.getloadavg()[0]:.1f}")
     print("\nmedian ms                " + "".join(f"{n:>10s}" for n in names))
@@ -285,6 +313,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--imports", type=int, default=0, help="also measure file imports of this many events")
     ap.add_argument("--memory", action="store_true", help="peak memory of each query in a fresh process")
     ap.add_argument("--dedupe-cost", action="store_true", help="time appends with and without the id check")
+    ap.add_argument("--paired", action="store_true",
+                    help="run leadstats on DuckDB and the chDB peer alternately, query by query (same load)")
     ap.add_argument("--dir", default=None, help="work directory, kept and reused (default: a temporary one)")
     args = ap.parse_args(argv)
     where = args.dir or tempfile.mkdtemp(prefix="leadstats-bench-")
@@ -300,10 +330,14 @@ def main(argv: list[str] | None = None) -> int:
             if args.dedupe_cost:
                 dedupe_cost(store, args.events)
             service = LeadStats(store)
-            results[f"leadstats {kind}"] = {
-                name: median_ms(lambda q=q, service=service: service.run(q).to_dict(), args.repeat)
-                for name, q in wanted.items()
-            }
+            if args.paired and kind == "duckdb" and not args.no_peer:
+                (results[f"leadstats {kind}"], results["chdb sql (peer)"]) = measure_paired(
+                    service, where, args, wanted)
+            else:
+                results[f"leadstats {kind}"] = {
+                    name: median_ms(lambda q=q, service=service: service.run(q).to_dict(), args.repeat)
+                    for name, q in wanted.items()
+                }
             for name, q in wanted.items():
                 print(f"  {kind} {name}: {len(service.run(q).rows):,} rows", flush=True)
             if kind == "duckdb" and not args.no_naive:
@@ -316,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
                 path = os.path.join(where, "bench.duckdb")
                 print("peak memory of one report in a fresh process (VmHWM): " + ", ".join(
                     f"{name} {peak_rss_mb(path, q):,.0f} MB" for name, q in wanted.items()), flush=True)
-        if not args.no_peer:
+        if not args.no_peer and "chdb sql (peer)" not in results:
             results["chdb sql (peer)"] = measure_peer(where, args, wanted)
         print_table(results, list(wanted))
         if args.imports:

@@ -20,7 +20,7 @@ from reference import evaluate
 ZONES = ["Asia/Kolkata", "Asia/Kathmandu", "America/New_York", "UTC", "Australia/Lord_Howe"]
 BUCKETS = [None, "15m", "30m", "60m", "2h", "3h", "4h", "6h", "12h", "1d", "1w", "1mo"]
 DIMS = ["project", "country", "event_type", "vpn_suspected", "engagement_label", "hour_of_day", "weekday",
-        "utm_campaign"]
+        "utm_campaign", "suspicion_score"]
 # Around the 2026 New York DST changes and an ordinary IST week.
 ANCHORS = [datetime(2026, 3, 7, tzinfo=UTC), datetime(2026, 10, 31, tzinfo=UTC), datetime(2026, 4, 4, tzinfo=UTC)]
 
@@ -71,7 +71,28 @@ def queries(draw: st.DrawFn) -> dict[str, Any]:
         "dimensions": draw(st.lists(st.sampled_from(DIMS), max_size=2, unique=True)),
         "filters": flt,
         "suspicious_min": draw(st.sampled_from([40, 0, 39.5])),
+        "rates": draw(st.booleans()),
     }
+
+
+RATES = {"actual_pct": (("primary",), "received"), "hot_pct": (("hot",), "primary"),
+         "bot_rate": (("bot", "blocked"), "received"), "vpn_pct": (("vpn",), "primary"),
+         "suspicious_pct": (("suspicious",), "primary")}
+
+
+def with_rates(expected: dict[str, Any], q: dict[str, Any]) -> dict[str, Any]:
+    """CONTRACT §2's rates after the counts of every row and the totals, when the query asks for them."""
+    if not q.get("rates"):
+        return expected
+
+    def rated(m: dict[str, Any]) -> dict[str, Any]:
+        out = dict(m)
+        for name, (tops, bottom) in RATES.items():
+            top = sum(m[t] for t in tops)
+            out[name] = round(100.0 * top / m[bottom], 2) if m[bottom] else None
+        return out
+
+    return {"rows": [rated(r) for r in expected["rows"]], "totals": rated(expected["totals"])}
 
 
 def _events(raw: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -105,7 +126,7 @@ def test_engine_equals_reference(backend: str, raw: list[dict[str, Any]], q: dic
         if backend == "chdb":
             ls.store.execute(f"DROP DATABASE IF EXISTS {ls.store.database}")  # type: ignore[attr-defined]
         ls.close()
-    expected = evaluate(events, q)
+    expected = with_rates(evaluate(events, q), q)
     note(f"query: {q}")
     assert doc["rows"] == expected["rows"]
     assert doc["totals"] == expected["totals"]
@@ -137,7 +158,7 @@ def test_chdb_rollup_equals_reference(raw: list[dict[str, Any]], q: dict[str, An
     finally:
         ls.store.execute(f"DROP DATABASE IF EXISTS {ls.store.database}")  # type: ignore[attr-defined]
         ls.close()
-    expected = evaluate(kept, q)
+    expected = with_rates(evaluate(kept, q), q)
     note(f"query: {q}")
     assert doc["rows"] == expected["rows"]
     assert doc["totals"] == expected["totals"]

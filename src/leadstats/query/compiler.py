@@ -19,6 +19,7 @@ from ..model.filters import Filter, FilterTarget
 from ..model.metrics import METRIC_NAMES, METRICS
 from ..model.report import ReportQuery
 from ..model.timegrid import DAY_US, US, Segment, TimeGrid, from_us
+from ..model.vocabulary import EVENT_TYPES
 from .dialect import Dialect
 
 HOUR_US = 3600 * US
@@ -49,6 +50,9 @@ class Relation:
     null_tests: Mapping[str, str] = field(default_factory=dict)
     # A predicate every row must pass to be an event at all (Analytics Engine: a known event type).
     where: str | None = None
+    # Every row's event_type is exactly one of EVENT_TYPES (a NOT NULL enum): with unweighted counts,
+    # ``submissions`` and the last type's count follow from the others (see _Compiler.derived).
+    closed_types: bool = False
 
 
 @dataclass(frozen=True)
@@ -168,6 +172,19 @@ class _Compiler:
         )
         return f.operator.sql(target)
 
+    def derived(self) -> dict[str, str]:
+        """Metrics computed from other metrics after grouping instead of counted per row: every filtered
+        count costs the engine a pass over the window's rows, a sum of two grouped columns costs nothing.
+        Exact only where each event has exactly one of the five types and counts are unweighted."""
+        if not self.rel.closed_types or self.rel.rollup or self.rel.weight is not None or not self.d.subqueries:
+            return {}
+        m = {name: self.d.ident("m_" + name) for name in METRIC_NAMES}
+        *others, last = EVENT_TYPES
+        return {
+            "submissions": f"{m['primary']} + {m['follow_up']}",
+            last: " - ".join([m["received"], *(m[t] for t in others)]),
+        }
+
     def metric_sql(self) -> list[str]:
         if self.rel.rollup:  # pre-aggregated: every metric is a column of the relation
             return [self.d.total.format(value=self.col(name)) for name in METRIC_NAMES]
@@ -200,8 +217,10 @@ class _Compiler:
         if grid.bucket is not None:
             selects.append(f"{self.bucket_key(grid)} AS __k")
         selects += [f"{self.dim_expr(d)} AS __d{i}" for i, d in enumerate(q.dimensions)]
+        derived = self.derived()
         selects += [
-            f"{m} AS {self.d.ident('m_' + name)}" for m, name in zip(self.metric_sql(), METRIC_NAMES, strict=True)
+            f"{m} AS {self.d.ident('m_' + name)}"
+            for m, name in zip(self.metric_sql(), METRIC_NAMES, strict=True) if name not in derived
         ]
         n_keys = (grid.bucket is not None) + len(q.dimensions)
         group = f" GROUP BY {', '.join(str(i + 1) for i in range(n_keys))}" if n_keys else ""
@@ -224,6 +243,11 @@ class _Compiler:
         if rest:
             sql += f" WHERE {' AND '.join(rest)}"
         sql += group
+        if derived:
+            outer = (["__k"] if grid.bucket is not None else []) + [f"__d{i}" for i in range(len(q.dimensions))]
+            outer += [f"{derived[name]} AS {self.d.ident('m_' + name)}" if name in derived
+                      else self.d.ident("m_" + name) for name in METRIC_NAMES]
+            sql = f"SELECT {', '.join(outer)} FROM ({sql}) AS __a"
         return CompiledQuery(sql, self.bind.params, grid.bucket is not None, q.dimensions)
 
 

@@ -17,12 +17,11 @@ import pyarrow.compute as pc
 
 from ..model.dimensions import DIMENSIONS
 from ..model.metrics import METRIC_NAMES
-from ..model.rates import RATES, share_pct
+from ..model.rates import DIGITS, RATES, share_pct
 from ..model.report import ReportQuery, ReportResult, with_rates
+from ..model.timegrid import TimeGrid
 
 KEY = "__k"
-# pyarrow 25 moved null placement into each sort key (and deprecated the global option).
-_PER_KEY_NULLS = int(pa.__version__.split(".")[0]) >= 25
 METRIC_COLUMNS: tuple[str, ...] = tuple(f"m_{name}" for name in METRIC_NAMES)
 
 
@@ -55,29 +54,94 @@ def _from_tuples(query: ReportQuery, rows: Sequence[tuple[Any, ...]]) -> pa.Tabl
 
 
 def _int64(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    return np.asarray(pc.fill_null(column.cast(pa.int64()), 0).to_numpy(zero_copy_only=False), dtype=np.int64)
+    if column.type != pa.int64():
+        column = column.cast(pa.int64())
+    if column.null_count:
+        column = pc.fill_null(column, 0)
+    return np.asarray(column.to_numpy(), dtype=np.int64)
 
 
-def _dim_values(query: ReportQuery, i: int, column: pa.ChunkedArray) -> list[Any]:
+def _encoded(query: ReportQuery, i: int, column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, list[Any]]:
+    """Dimension ``i`` as ``(codes, values)``: one int64 code per row, and the distinct values as the
+    §4 document spells them (``values[-1]`` is None, the code of a null).
+
+    The column is dictionary-encoded in C++ (DuckDB ENUMs arrive encoded already) and only its few
+    distinct values are converted to Python: the rows are then numpy takes of those objects."""
+    if isinstance(column, pa.ChunkedArray):
+        if pa.types.is_dictionary(column.type) and column.num_chunks > 1:  # chunks may differ in dictionary
+            column = column.cast(column.type.value_type)
+        column = column.combine_chunks()
+    encoded = column if pa.types.is_dictionary(column.type) else pc.dictionary_encode(column)
+    raw = encoded.dictionary.to_pylist()
     kind = DIMENSIONS[query.dimensions[i]].kind
-    if pa.types.is_dictionary(column.type):
-        column = column.cast(pa.string())
-    values = column.to_pylist()
-    if kind == "number":
-        return [None if v is None else _as_number(v) for v in values]
-    if kind == "int" and not pa.types.is_integer(column.type):
-        return [None if v is None else int(v) for v in values]
-    return values
+    convert = _as_number if kind == "number" else int if kind == "int" else None
+    values = [v if v is None or convert is None else convert(v) for v in raw]
+    values.append(None)
+    indices = encoded.indices
+    if indices.null_count:
+        indices = pc.fill_null(indices, len(values) - 1)
+    return np.asarray(indices.to_numpy(), dtype=np.int64), values
 
 
-def _sort_order(table: pa.Table, bucketed: bool, n_dims: int) -> np.ndarray:
-    names = ([KEY] if bucketed else []) + ["m_received"] + [dim_column(i) for i in range(n_dims)]
-    orders = (["ascending"] if bucketed else []) + ["descending"] + ["ascending"] * n_dims
-    if _PER_KEY_NULLS:
-        keys = [(n, o, "at_end") for n, o in zip(names, orders, strict=True)]
-        return np.asarray(pc.sort_indices(table, sort_keys=keys))
-    pairs = list(zip(names, orders, strict=True))
-    return np.asarray(pc.sort_indices(table, sort_keys=pairs, null_placement="at_end"))
+def _ranks(values: list[Any]) -> np.ndarray:
+    """Each distinct value's place in CONTRACT §4 order: ascending, nulls last."""
+    order = sorted(range(len(values)), key=lambda j: (1, 0) if values[j] is None else (0, values[j]))
+    ranks = np.empty(len(values), dtype=np.int64)
+    ranks[order] = np.arange(len(values), dtype=np.int64)
+    return ranks
+
+
+def _row_order(parts: list[tuple[np.ndarray, int]], n: int) -> np.ndarray:
+    """The permutation sorting rows by ``parts``, most significant first; each part is ``(codes, size)``
+    with codes in ``[0, size)``. The parts are packed into one int64 key when their sizes allow (they do
+    for any realistic report), which one ``argsort`` orders; rows are distinct groups, so keys never tie."""
+    room = 1
+    for _, size in parts:
+        room *= max(size, 1)
+    if room >= 1 << 62:
+        return np.lexsort([codes for codes, _ in reversed(parts)])
+    packed = np.zeros(n, dtype=np.int64)
+    for codes, size in parts:
+        packed *= size
+        packed += codes
+    return np.argsort(packed)
+
+
+def _take(values: list[Any], codes: np.ndarray) -> list[Any]:
+    lookup = np.empty(len(values), dtype=object)
+    lookup[:] = values
+    return lookup[codes].tolist()  # type: ignore[no-any-return]
+
+
+def _labels(grid: TimeGrid, keys: np.ndarray) -> list[str]:
+    """Each row's ``bucket_start``: the distinct keys are labelled once (a report has few buckets), the
+    rows take those ``str`` objects by position."""
+    distinct, position = np.unique(keys, return_inverse=True)
+    lookup = np.empty(len(distinct), dtype=object)
+    lookup[:] = grid.labels(distinct.tolist())
+    return lookup[position.reshape(-1)].tolist()  # type: ignore[no-any-return]
+
+
+_SCALE = 10.0 ** DIGITS
+
+
+def rate_column(numerator: np.ndarray, denominator: np.ndarray) -> list[float | None]:
+    """:func:`share_pct` over whole columns, equal value for value.
+
+    numpy rounds as ``rint(x * 100) / 100`` and Python's ``round`` on the exact binary value of ``x``;
+    both give the double nearest to ``k / 100`` for the same integer ``k`` unless ``x * 100`` lies within
+    a hair of a half, where the product's rounding can tip it. Those rows, and the ones with a zero
+    denominator (``None``), take the scalar definition."""
+    top = numerator.astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        x = 100.0 * top / denominator
+        scaled = x * _SCALE
+        rounded = np.rint(scaled) / _SCALE
+        tipping = np.abs(scaled - np.floor(scaled) - 0.5) < 1e-6
+    out: list[float | None] = rounded.tolist()
+    for i in np.flatnonzero(tipping | (denominator == 0)).tolist():
+        out[i] = share_pct(int(numerator[i]), int(denominator[i]))
+    return out
 
 
 def assemble(query: ReportQuery, grouped: pa.Table | Sequence[tuple[Any, ...]], meta: dict[str, Any]) -> ReportResult:
@@ -110,31 +174,32 @@ def assemble(query: ReportQuery, grouped: pa.Table | Sequence[tuple[Any, ...]], 
         else:
             metrics = {name: np.asarray([values.sum()], dtype=np.int64) for name, values in metrics.items()}
     else:
-        # CONTRACT §4 order: bucket, received descending, then dimension values (nulls last).
-        for i in range(n_dims):
-            column = table.column(dim_column(i))
-            if pa.types.is_dictionary(column.type):  # DuckDB ENUMs; Arrow sorts plain strings only
-                table = table.set_column(table.schema.get_field_index(dim_column(i)), dim_column(i),
-                                         column.cast(pa.string()))
-        order = _sort_order(table, bucketed, n_dims)
-        table = table.take(order)
+        # CONTRACT §4 order: bucket, received descending, then dimension values (nulls last), as one
+        # numpy sort of integer keys: each dimension sorts by the rank of its (few) distinct values.
+        encoded = [_encoded(query, i, table.column(dim_column(i))) for i in range(n_dims)]
+        parts: list[tuple[np.ndarray, int]] = []
+        if keys is not None:
+            distinct, position = np.unique(keys, return_inverse=True)
+            parts.append((position.reshape(-1), len(distinct)))
+        received = metrics["received"]
+        most = int(received.max()) if len(received) else 0
+        parts.append((most - received, most + 1))
+        parts += [(_ranks(values)[codes], len(values)) for codes, values in encoded]
+        order = _row_order(parts, len(received))
         metrics = {name: values[order] for name, values in metrics.items()}
         keys = keys[order] if keys is not None else None
-        dims = [_dim_values(query, i, table.column(dim_column(i))) for i in range(n_dims)]
+        dims = [_take(values, codes[order]) for codes, values in encoded]
 
     columns: dict[str, list[Any]] = {}
     if bucketed:
         assert keys is not None
-        distinct, position = np.unique(keys, return_inverse=True)
-        labels = grid.labels([int(k) for k in distinct])
-        columns["bucket_start"] = [labels[i] for i in position.tolist()]
+        columns["bucket_start"] = _labels(grid, keys)
     columns.update(zip(query.dimensions, dims, strict=True))
     columns.update((name, values.tolist()) for name, values in metrics.items())
     totals: dict[str, Any] = {name: int(values.sum()) for name, values in metrics.items()}
     if query.rates:  # after the counts, from the one rate definition (model/rates.py)
         for rate in RATES:
-            top = sum((metrics[n] for n in rate.numerator), np.zeros(len(metrics["received"]), dtype=np.int64))
-            columns[rate.name] = [share_pct(n, d) for n, d in zip(top.tolist(), metrics[rate.denominator].tolist(),
-                                                                  strict=True)]
+            part = sum((metrics[n] for n in rate.numerator), np.zeros(len(metrics["received"]), dtype=np.int64))
+            columns[rate.name] = rate_column(part, metrics[rate.denominator])
         totals = with_rates(totals)
     return ReportResult.from_columns(query, columns, totals, meta)

@@ -118,7 +118,8 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
-_EVENTS_REL = Relation("events", "epoch_us(occurred_at)", "occurred_at")
+# event_type is a NOT NULL ENUM of the five types: submissions and bot follow from the other counts.
+_EVENTS_REL = Relation("events", "epoch_us(occurred_at)", "occurred_at", closed_types=True)
 _ROLLUP_REL = Relation(
     "rollup_15m",
     f"CAST(slot AS BIGINT) * {SLOT_US}",
