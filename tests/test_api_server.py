@@ -19,8 +19,6 @@ import pytest
 import leadstats
 from servers import BURST, INGEST, LIMIT_PER_MINUTE, READ, ServerProcess, auth, events
 
-pytestmark = pytest.mark.xdist_group("api_server")  # one worker starts the module's server
-
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
@@ -74,7 +72,6 @@ def test_every_status_code_over_http(http: httpx.Client, server: ServerProcess) 
     assert {"method", "path", "route", "status", "duration_ms"} <= set(access[-1])
 
 
-@pytest.mark.xdist_group("limited_server")
 def test_a_token_past_its_burst_gets_429_and_the_other_tokens_do_not(limited_server: ServerProcess) -> None:
     """The bucket holds LIMIT_PER_MINUTE and refills at LIMIT_PER_MINUTE/60 per second: however slow the
     machine, the first LIMIT_PER_MINUTE pass, and a 429 comes before the successes exceed the burst plus

@@ -16,8 +16,6 @@ import pytest
 
 from servers import INGEST, LIMIT_PER_MINUTE, READ, ServerProcess, auth, events
 
-pytestmark = pytest.mark.xdist_group("security_server")  # one worker starts the module's server
-
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
@@ -65,7 +63,6 @@ def test_cross_site_writes_are_refused(http: httpx.Client, server: ServerProcess
     assert ok.status_code == 200 and ok.json()["accepted"] == 2
 
 
-@pytest.mark.xdist_group("limited_server")
 def test_forwarded_for_does_not_dodge_the_rate_limit(limited_server: ServerProcess) -> None:
     """Token guesses from one client, each claiming another address in X-Forwarded-For, share one bucket
     of LIMIT_PER_MINUTE: the 401s stop at the burst plus what can have refilled in the time taken (a
