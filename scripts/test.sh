@@ -47,5 +47,5 @@ echo "== import-linter"; .venv/bin/lint-imports
 echo "== doctests"; .venv/bin/python -m pytest -q -p no:cacheprovider --doctest-modules src/leadstats \
   --ignore=src/leadstats/__main__.py
 # Several workers (pytest-xdist): many tests wait on subprocesses, servers and Chromium, so even a loaded
-# 2-core machine gains; tests/conftest.py schedules each expensive module fixture on one worker.
+# 2-core machine gains (tests/conftest.py starts the longest modules first).
 echo "== pytest"; .venv/bin/python -m pytest -q -n "${LEADSTATS_TEST_WORKERS:-4}" "$@"
