@@ -46,4 +46,6 @@ echo "== mypy"; .venv/bin/mypy
 echo "== import-linter"; .venv/bin/lint-imports
 echo "== doctests"; .venv/bin/python -m pytest -q -p no:cacheprovider --doctest-modules src/leadstats \
   --ignore=src/leadstats/__main__.py
-echo "== pytest"; .venv/bin/python -m pytest -q "$@"
+# Several workers (pytest-xdist): many tests wait on subprocesses, servers and Chromium, so even a loaded
+# 2-core machine gains (tests/conftest.py starts the longest modules first).
+echo "== pytest"; .venv/bin/python -m pytest -q -n "${LEADSTATS_TEST_WORKERS:-4}" "$@"

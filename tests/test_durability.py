@@ -1,6 +1,7 @@
 """Hostile environments (issue 16.1, 16.2): a full disk under a running server, a torn write-ahead log.
 
-The disk-full case mounts a real 30 MiB tmpfs, which needs root (CI and the developers' machines run as
+The disk-full case mounts a real 30 MiB tmpfs (mostly taken by a filler file, so a few batches fill
+it), which needs root (CI and the developers' machines run as
 root); elsewhere it is skipped with the reason.
 """
 
@@ -21,7 +22,7 @@ from typer.testing import CliRunner
 
 import leadstats
 from leadstats.cli import app
-from test_api_server import INGEST, READ, ServerProcess, events
+from servers import INGEST, READ, ServerProcess, events
 
 
 @pytest.fixture
@@ -47,7 +48,7 @@ def _batch(i: int) -> list[dict[str, object]]:
 
 def test_full_disk_answers_507_keeps_reads_and_recovers_without_loss(small_disk: Path, tmp_path: Path) -> None:
     filler = small_disk / "filler"
-    filler.write_bytes(os.urandom(6 << 20))  # freed later: "space is back"
+    filler.write_bytes(os.urandom(26 << 20))  # ~4 MiB left: a few batches fill it; freed later: "space is back"
     server = ServerProcess(small_disk / "store.duckdb", tmp_path / "server.log").start()
     ingest = {"Authorization": f"Bearer {INGEST}"}
     read = {"Authorization": f"Bearer {READ}"}

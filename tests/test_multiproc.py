@@ -37,13 +37,13 @@ import leadstats
 from leadstats.discovery import advert_path, read_advert
 from leadstats.errors import StoreError
 from leadstats.remote import RemoteLeadStats
-from test_api_server import INGEST, LEADSTATS, READ, ServerProcess, auth, events, free_port
+from servers import INGEST, LEADSTATS, READ, ServerProcess, auth, events, free_port
 
 REPORT = ["--from", "2026-01-10", "--to", "2026-01-12", "--bucket", "1d", "--by", "project", "--tz", "Asia/Kolkata"]
 REPORT_PARAMS = {"from": "2026-01-10", "to": "2026-01-12", "bucket": "1d", "by": "project", "tz": "Asia/Kolkata"}
 
 
-def poll(check: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:
+def poll(check: Callable[[], Any], what: str, timeout: float = 120.0) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = check()

@@ -112,6 +112,9 @@ def _open(backend: str) -> LeadStats:
     return leadstats.connect(":memory:")
 
 
+# On chDB each example opens a store (a session and its tables): minutes on a loaded machine, so more than
+# the suite's 300 s timeout, which only bounds a hang.
+@pytest.mark.timeout(900)
 @pytest.mark.parametrize("backend", ["duckdb", "chdb"])
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(raw=events_st, q=queries())
@@ -142,6 +145,7 @@ def time_only_queries(draw: st.DrawFn) -> dict[str, Any]:
             "dimensions": draw(st.lists(st.sampled_from(["hour_of_day", "weekday"]), max_size=1))}
 
 
+@pytest.mark.timeout(900)
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(raw=events_st, q=time_only_queries())
 def test_chdb_rollup_equals_reference(raw: list[dict[str, Any]], q: dict[str, Any]) -> None:

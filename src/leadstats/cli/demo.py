@@ -8,9 +8,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from ..demo import DEMO_TZ, DemoSpec, build
 from ..errors import InputError
 from ..model.timegrid import from_us, local_day, to_us, zone
 from .common import app, console, err_console, handle_errors, is_terminal, open_service
@@ -22,6 +20,8 @@ DEFAULT_DEMO_DB = "leadstats-demo.duckdb"
 
 def _parse_end(text: str | None) -> datetime | None:
     """``--end``: a date is midnight in the demo's zone (IST), an ISO instant needs an offset."""
+    from ..demo import DEMO_TZ
+
     if text is None:
         return None
     try:
@@ -58,6 +58,8 @@ def demo(
     Example:
       leadstats demo --db readme.duckdb --events 100000 --days 31 --end 2026-04-01 --no-serve
     """
+    from ..demo import DEMO_TZ, DemoSpec, build  # here: the other commands start without the generator
+
     for suffix in ("", ".wal", ".seq"):  # the store, its WAL and its commit log
         if os.path.exists(db + suffix):
             os.remove(db + suffix)
@@ -67,6 +69,8 @@ def demo(
     spec = DemoSpec(events=events, days=days, seed=seed, end=end_at)
     with open_service(db) as ls:
         if is_terminal():
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
             columns = [TextColumn("[bold]building demo data"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()]
             with Progress(*columns, console=err_console, transient=True) as bar:
                 task = bar.add_task("demo", total=events)

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import typer
-from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
-from ..sources.files import file_kind, file_size, import_file
 from .common import DbOption, console, err_console, handle_errors, import_app, is_terminal, open_service
 
 
@@ -22,6 +20,8 @@ def import_events(
     Example:
       leadstats import events leads.jsonl more.csv --db leads.duckdb
     """
+    from ..sources.files import file_kind, file_size, import_file  # here: a faster start for other commands
+
     for f in files:
         file_kind(f)  # refuse unknown types before touching the store
     imported = duplicates = rejected = 0
@@ -29,6 +29,8 @@ def import_events(
     with open_service(db) as ls:
         for path in files:
             if show_bar and path != "-":
+                from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
+
                 unit = "rows" if file_kind(path) == "parquet" else "bytes"
                 columns = [
                     TextColumn(f"[bold]{path}"),

@@ -12,7 +12,6 @@ import typer
 from rich.table import Table
 
 from ..errors import QueryError
-from ..insights.summary import summary
 from ..model.report import ReportResult
 from ..model.schema import METRIC_NAMES, RATE_NAMES, describe
 from ..service import LeadStats
@@ -169,6 +168,8 @@ def summary_cmd(
     Example:
       leadstats summary --days 7 --today 2026-03-30 --db readme.duckdb
     """
+    from ..insights.summary import summary  # here: the other commands start without the insights
+
     check_format(fmt, ("table", "json"))
     with open_service(db, read_only=True) as ls:
         doc = summary(ls, days=days, tz=tz, project=project, today=today)

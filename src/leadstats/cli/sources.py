@@ -7,16 +7,16 @@ import re
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
 from ..errors import InputError, LeadStatsError
-from ..sources.analytics_engine import import_ae
-from ..sources.d1 import D1ImportReport, import_d1
-from ..sources.d1 import Progress as RowProgress
-from ..sources.mapping import load_mapping
 from .common import DbOption, console, err_console, handle_errors, import_app, is_terminal, open_service, sync_app
+
+if TYPE_CHECKING:  # the importers are imported by the commands that run them (a faster start for the rest)
+    from ..sources.d1 import D1ImportReport
+    from ..sources.d1 import Progress as RowProgress
 
 SHOW_ERRORS = 50
 SourceArg = typer.Argument(
@@ -48,6 +48,9 @@ def _print_report(report: D1ImportReport, quiet: bool) -> None:
 
 def _run_d1(source: str, db: str | None, mapping: Path | None, full: bool, prefix: str, batch: int | None,
             progress: RowProgress | None = None) -> D1ImportReport:
+    from ..sources.d1 import import_d1
+    from ..sources.mapping import load_mapping
+
     maps = load_mapping(mapping)
     with open_service(db) as ls:
         return import_d1(ls, source, mapping=maps.d1, full=full, prefix=prefix, page_size=batch, progress=progress)
@@ -71,6 +74,8 @@ def import_d1_cmd(
       leadstats import d1 d1-export.sqlite --db leads.duckdb
     """
     if is_terminal() and err_console.is_terminal and not quiet:
+        from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
+
         columns = [SpinnerColumn(), TextColumn("[bold]{task.description}"),
                    TextColumn("{task.completed:,.0f} rows"), TimeElapsedColumn()]
         with Progress(*columns, console=err_console, transient=True) as bar:
@@ -111,6 +116,8 @@ def sync_d1_cmd(
     Example:
       leadstats sync d1 d1-export.sqlite --every 5m --db leads.duckdb
     """
+    from ..sources.mapping import load_mapping
+
     interval = parse_every(every)
     load_mapping(mapping)  # refuse a bad mapping file before the first tick
     limit = 1 if once else max_runs
@@ -155,6 +162,9 @@ def import_ae_cmd(
     Example:
       leadstats import ae ae-export.json --db leads.duckdb
     """
+    from ..sources.analytics_engine import import_ae
+    from ..sources.mapping import load_mapping
+
     maps = load_mapping(mapping)
     rejected = 0
     with open_service(db) as ls:
