@@ -36,16 +36,18 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
     exit 1
   fi
 fi
-echo "== worker (npm)"
+stage() { echo "== $1 (at ${SECONDS}s)"; }
+stage "worker (npm)"
 npm ci --prefix worker --no-audit --no-fund --loglevel=error
 npm --prefix worker run --silent typecheck
 LEADSTATS_BIN="$PWD/.venv/bin/leadstats" npm --prefix worker test
 
-echo "== ruff"; .venv/bin/ruff check src tests benchmarks
-echo "== mypy"; .venv/bin/mypy
-echo "== import-linter"; .venv/bin/lint-imports
-echo "== doctests"; .venv/bin/python -m pytest -q -p no:cacheprovider --doctest-modules src/leadstats \
+stage ruff; .venv/bin/ruff check src tests benchmarks
+stage mypy; .venv/bin/mypy
+stage import-linter; .venv/bin/lint-imports
+stage doctests; .venv/bin/python -m pytest -q -p no:cacheprovider --doctest-modules src/leadstats \
   --ignore=src/leadstats/__main__.py
 # Several workers (pytest-xdist): many tests wait on subprocesses, servers and Chromium, so even a loaded
 # 2-core machine gains (tests/conftest.py starts the longest modules first).
-echo "== pytest"; .venv/bin/python -m pytest -q -n "${LEADSTATS_TEST_WORKERS:-4}" "$@"
+stage pytest; .venv/bin/python -m pytest -q -n "${LEADSTATS_TEST_WORKERS:-4}" --durations=12 "$@"
+echo "== all passed in ${SECONDS}s"
