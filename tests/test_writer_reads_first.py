@@ -115,3 +115,26 @@ def test_many_concurrent_requests_all_answered_exactly() -> None:
     finally:
         writer.close()
         ls.close()
+
+
+def test_the_writer_threads_run_at_a_lower_cpu_priority_than_reports() -> None:
+    """Linux schedules threads one by one: the validator and committer (and the DuckDB threads the
+    validator starts from its stage) yield the cores to request and report threads."""
+    import os
+
+    from leadstats.api.writer import BACKGROUND_NICE
+
+    ls = leadstats.connect(":memory:")
+    writer = GroupCommitWriter(ls)
+    try:
+        assert writer.submit(_lines("nice", 3)).result(timeout=60).accepted == 3  # both stages have run
+        mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        stages = writer._threads
+        assert sorted(t.name for t in stages) == ["leadstats-commit", "leadstats-validate"]
+        for t in stages:
+            assert t.native_id is not None
+            assert os.getpriority(os.PRIO_PROCESS, t.native_id) == min(19, mine + BACKGROUND_NICE), t.name
+        assert mine == os.getpriority(os.PRIO_PROCESS, threading.get_native_id())  # the caller is untouched
+    finally:
+        writer.close()
+        ls.close()

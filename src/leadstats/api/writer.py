@@ -22,7 +22,9 @@ are found with one look-up before the single append.
 Reads come first: while a report is running (``reading()``, entered by the report routes), each stage
 waits up to ``yield_s`` (20 ms) before it starts its next group, so a report gets the cores instead of
 queueing behind validation and commit work. The wait is bounded, so ingest keeps moving under a
-steady stream of reports, and requests arriving meanwhile join the next, larger group.
+steady stream of reports, and requests arriving meanwhile join the next, larger group. Both stages also
+run at a lower CPU priority (``BACKGROUND_NICE``; Linux schedules threads one by one), and so do the
+DuckDB threads the validator starts from its stage: a report's threads get the cores first.
 
 If a group fails as a whole, each of its requests is retried alone, so one poisoned request cannot
 fail its neighbours. ``close()`` stops taking requests and finishes everything already queued: the
@@ -34,6 +36,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import logging
+import os
 import queue
 import threading
 import time
@@ -50,6 +53,10 @@ from ..service import IngestResult, LeadStats
 log = logging.getLogger("leadstats.writer")
 
 
+
+
+#: how much lower (``nice``) the writer's threads run than the request and report threads
+BACKGROUND_NICE = 10
 
 
 @dataclass(frozen=True)
@@ -189,6 +196,7 @@ class GroupCommitWriter:
 
     # -- stage 1: validate -----------------------------------------------------------------------
     def _validate_loop(self, intake: queue.SimpleQueue[Any], checked: queue.Queue[Any]) -> None:
+        _background_priority()
         try:  # warm the validator (country table, query plan) so the first request is not slow
             self.ls.warm_up()
         except Exception:
@@ -223,6 +231,7 @@ class GroupCommitWriter:
 
     # -- stage 2: commit -------------------------------------------------------------------------
     def _commit_loop(self, checked: queue.Queue[Any]) -> None:
+        _background_priority()
         stopping = False
         while not stopping:
             item = checked.get()
@@ -260,6 +269,16 @@ class GroupCommitWriter:
                     seconds=time.perf_counter() - started,
                 )
             )
+
+
+def _background_priority(step: int = BACKGROUND_NICE) -> None:
+    """Lower the calling thread's CPU priority by ``step`` (Linux schedules threads one by one; elsewhere,
+    or when not allowed, nothing happens). The writer's stages run at it, and so do the DuckDB worker
+    threads the validator starts from its stage (threads inherit it), so on a busy machine a report's
+    threads get the cores first while ingest still gets every cycle they leave."""
+    with contextlib.suppress(AttributeError, OSError):
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + step)
 
 
 def _wait_until_taken(checked: queue.Queue[Any]) -> None:
