@@ -31,7 +31,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .validate import RecordError, Validated
+from .validate import RecordError, Validated, chunked
 
 #: State key of the store's HMAC key for ``lead_id`` (32 random bytes, hex), made on first use.
 LEAD_ID_SECRET_KEY = "lead_id_secret"
@@ -89,8 +89,7 @@ def _hmac_many(secret: bytes, values: pa.Array) -> pa.Array:
     over the padded keys, so the digests are HMAC-SHA256's, byte for byte."""
     inner, outer = _hmac_pads(secret)
     con = _hash_con()
-    table = pa.table({"v": values})
-    con.register("__lead_ids", pa.Table.from_batches(table.to_batches(max_chunksize=65_536), schema=table.schema))
+    con.register("__lead_ids", chunked(pa.table({"v": values})))
     try:
         out: pa.Table = con.execute(
             "SELECT sha256($2::BLOB || unhex(sha256($1::BLOB || encode(v)))) AS h FROM __lead_ids", [inner, outer]

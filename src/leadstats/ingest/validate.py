@@ -152,9 +152,9 @@ def _country_codes(column: pa.ChunkedArray) -> pa.ChunkedArray:
     return pa.chunked_array([pa.DictionaryArray.from_arrays(encoded.indices, mapped).cast(pa.string())])
 
 
-def _chunked(table: pa.Table) -> pa.Table:
+def chunked(table: pa.Table) -> pa.Table:
     """``table`` in record batches of at most ``_CHUNK`` rows: DuckDB scans an Arrow table one batch per
-    thread, so a single 250,000-row batch would be validated on one core."""
+    thread, so a single 250,000-row batch would be validated (hashed, inserted) on one core."""
     return pa.Table.from_batches(table.to_batches(max_chunksize=_CHUNK), schema=table.schema)
 
 
@@ -214,7 +214,7 @@ class Validator:
         if rows is None:
             rows = pa.array(range(1, n + 1), pa.int64())
         cols = {name: table.column(name) for name in table.column_names if name in INPUT_FIELDS}
-        src = _chunked(pa.table({"__pos": _positions(n), "__row": rows, "__perr": pa.nulls(n, pa.string()), **cols}))
+        src = chunked(pa.table({"__pos": _positions(n), "__row": rows, "__perr": pa.nulls(n, pa.string()), **cols}))
         typed_ts = "occurred_at" in cols and _instant_type(cols["occurred_at"].type)
         select = ", ".join(
             (_typed_ts_text() if name == "occurred_at" and typed_ts
@@ -235,7 +235,7 @@ class Validator:
         an object with the same key twice (parsers disagree on which one counts), and a field holding a
         JSON type it cannot hold (an object, array, number or boolean where a string belongs).
         """
-        src = _chunked(pa.table({"__pos": _positions(len(lines)), "__row": rows, "line": lines}))
+        src = chunked(pa.table({"__pos": _positions(len(lines)), "__row": rows, "line": lines}))
         fields = INPUT_FIELDS[:-1]
         paths = ", ".join(f"'$.\"{name}\"'" for name in fields)
         extract = ", ".join(
@@ -358,14 +358,14 @@ FROM c"""
         sql = f"""SELECT p, CASE WHEN p THEN '{REDACTED}' WHEN dim = {cut[0] if cut else -1} THEN left(v, {REFERER_MAX})
                   ELSE v END AS v FROM (SELECT dim, v, {pii_sql("v")} AS p FROM __values)"""
         with self._lock:
-            self._con.register("__values", _chunked(pa.table({"dim": dims, "v": values})))
+            self._con.register("__values", chunked(pa.table({"dim": dims, "v": values})))
             try:
                 screened: pa.Table = self._con.execute(sql).to_arrow_table()
             finally:
                 self._con.unregister("__values")
         hits = screened.column("p").combine_chunks()
-        if not pc.any(hits).as_py() and not (cut and pc.max(pc.utf8_length(encoded[cut[0]][1].dictionary)).as_py()
-                                           > REFERER_MAX):
+        long_referer = bool(cut) and pc.max(pc.utf8_length(encoded[cut[0]][1].dictionary)).as_py() > REFERER_MAX
+        if not pc.any(hits).as_py() and not long_referer:
             return out, {}
         kept = screened.column("v").combine_chunks()
         flags: dict[str, pa.Array] = {}
@@ -373,11 +373,11 @@ FROM c"""
         for i, (name, enc) in enumerate(encoded):
             size = len(enc.dictionary)
             hit = hits.slice(start, size)
-            changed = pc.any(hit).as_py() or (i in cut and pc.max(pc.utf8_length(enc.dictionary)).as_py() > REFERER_MAX)
-            if changed:
+            found = bool(pc.any(hit).as_py())
+            if found or (long_referer and i == cut[0]):
                 new = pc.take(kept.slice(start, size), enc.indices)
                 out = out.set_column(out.schema.get_field_index(name), name, new)
-            if pc.any(hit).as_py():
+            if found:
                 flags[name] = pc.fill_null(pc.take(hit, enc.indices), False)
             start += size
         return out, flags

@@ -19,7 +19,6 @@ from ..model.dimensions import DIMENSIONS
 from ..model.metrics import METRIC_NAMES
 from ..model.rates import DIGITS, RATES, share_pct
 from ..model.report import ReportQuery, ReportResult, with_rates
-from ..model.timegrid import TimeGrid
 
 KEY = "__k"
 METRIC_COLUMNS: tuple[str, ...] = tuple(f"m_{name}" for name in METRIC_NAMES)
@@ -113,15 +112,6 @@ def _take(values: list[Any], codes: np.ndarray) -> list[Any]:
     return lookup[codes].tolist()  # type: ignore[no-any-return]
 
 
-def _labels(grid: TimeGrid, keys: np.ndarray) -> list[str]:
-    """Each row's ``bucket_start``: the distinct keys are labelled once (a report has few buckets), the
-    rows take those ``str`` objects by position."""
-    distinct, position = np.unique(keys, return_inverse=True)
-    lookup = np.empty(len(distinct), dtype=object)
-    lookup[:] = grid.labels(distinct.tolist())
-    return lookup[position.reshape(-1)].tolist()  # type: ignore[no-any-return]
-
-
 _SCALE = 10.0 ** DIGITS
 
 
@@ -159,6 +149,7 @@ def assemble(query: ReportQuery, grouped: pa.Table | Sequence[tuple[Any, ...]], 
         keys = keys[keep] if keys is not None else None
 
     dims: list[list[Any]] = []
+    labels: list[str] = []  # bucket_start per row: each distinct key labelled once (a report has few buckets)
     if not n_dims:
         # Time-only (or no bucket at all): every bucket of the window, zero-filled.
         if bucketed:
@@ -170,7 +161,8 @@ def assemble(query: ReportQuery, grouped: pa.Table | Sequence[tuple[Any, ...]], 
                 column = np.zeros(len(all_keys), dtype=np.int64)
                 np.add.at(column, where, values)
                 filled[name] = column
-            metrics, keys = filled, all_keys
+            metrics = filled
+            labels = grid.labels(all_keys.tolist())
         else:
             metrics = {name: np.asarray([values.sum()], dtype=np.int64) for name, values in metrics.items()}
     else:
@@ -180,20 +172,21 @@ def assemble(query: ReportQuery, grouped: pa.Table | Sequence[tuple[Any, ...]], 
         parts: list[tuple[np.ndarray, int]] = []
         if keys is not None:
             distinct, position = np.unique(keys, return_inverse=True)
-            parts.append((position.reshape(-1), len(distinct)))
+            position = position.reshape(-1)
+            parts.append((position, len(distinct)))
         received = metrics["received"]
         most = int(received.max()) if len(received) else 0
         parts.append((most - received, most + 1))
         parts += [(_ranks(values)[codes], len(values)) for codes, values in encoded]
         order = _row_order(parts, len(received))
         metrics = {name: values[order] for name, values in metrics.items()}
-        keys = keys[order] if keys is not None else None
+        if keys is not None:
+            labels = _take(grid.labels(distinct.tolist()), position[order])
         dims = [_take(values, codes[order]) for codes, values in encoded]
 
     columns: dict[str, list[Any]] = {}
     if bucketed:
-        assert keys is not None
-        columns["bucket_start"] = _labels(grid, keys)
+        columns["bucket_start"] = labels
     columns.update(zip(query.dimensions, dims, strict=True))
     columns.update((name, values.tolist()) for name, values in metrics.items())
     totals: dict[str, Any] = {name: int(values.sum()) for name, values in metrics.items()}

@@ -34,6 +34,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import StorageFull, StoreError
+from ..ingest.validate import chunked
 from ..model.report import ReportQuery
 from ..model.schema import DEFAULT_SUSPICIOUS_MIN, ENGAGEMENT_LABELS, EVENT_COLUMNS, EVENT_TYPES, METRIC_NAMES
 from ..query.compiler import Relation, compile_report, metric_conditions
@@ -135,8 +136,7 @@ def _time_ordered(batch: pa.Table) -> pa.Table:
     ts = batch.column("occurred_at")
     if batch.num_rows >= 2 and not pc.all(pc.less_equal(ts[:-1], ts[1:])).as_py():
         batch = batch.sort_by("occurred_at")
-    # DuckDB scans an Arrow table one record batch per thread: batches of 64k rows let both cores work
-    return pa.Table.from_batches(batch.to_batches(max_chunksize=65_536), schema=batch.schema)
+    return chunked(batch)  # DuckDB scans an Arrow table one record batch per thread
 
 
 def _close_quietly(con: duckdb.DuckDBPyConnection) -> None:
