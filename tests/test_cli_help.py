@@ -63,3 +63,21 @@ def test_group_help_is_plain() -> None:
         out = CliRunner().invoke(app, [*path, "--help"], env={"COLUMNS": "100"})
         assert out.exit_code == 0, out.output
         assert "<bool>" not in out.output and "{" not in out.output and "``" not in out.output
+
+
+def test_the_package_loads_its_engine_on_first_use() -> None:
+    """``import leadstats`` (or one of its light modules) does not load DuckDB, pyarrow or numpy; the
+    public names still resolve, show in dir(), and an unknown one is an AttributeError."""
+    import subprocess
+    import sys
+
+    code = ("import sys, leadstats, leadstats.errors;"
+            "print(sorted(m for m in ('duckdb', 'pyarrow', 'numpy', 'leadstats.service') if m in sys.modules));"
+            "ls = leadstats.connect(':memory:'); print(type(ls).__name__, 'duckdb' in sys.modules);"
+            "print(set(leadstats.__all__) <= set(dir(leadstats)), leadstats.LeadStatsError.__module__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.splitlines() == ["[]", "LeadStats True", "True leadstats.errors"]
+    import leadstats
+
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        _ = leadstats.nope  # type: ignore[attr-defined]

@@ -5,6 +5,7 @@ branch (multi-chunk dictionaries, nulls, enums whose codes are not in word order
 
 from __future__ import annotations
 
+import gc
 import random
 from typing import Any
 
@@ -115,6 +116,42 @@ def test_rows_builder_keys_values_and_fallback() -> None:
     result = ReportResult.from_columns(q, {"project": ["x"], "received": [1, 2]}, {}, {})
     with pytest.raises(ValueError, match="different lengths"):
         _ = result.rows
+
+
+def test_rows_are_built_without_cyclic_collections_and_the_collector_resumes() -> None:
+    """Building a big report's row dicts runs no garbage collection (they cannot form cycles; without
+    the pause, about 28 young and 2 older passes), and the collector is back on afterwards, even when
+    building fails; a caller's own gc.disable() is kept."""
+    q = ReportQuery.create("2026-03-01", "2026-03-02", dimensions=["project"])
+    n = 20_000
+    collections: list[int] = []
+
+    def count(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            collections.append(info["generation"])
+
+    columns = {"project": [f"p{i}" for i in range(n)], **{m: list(range(n)) for m in METRIC_NAMES}}
+    gc.collect()  # the youngest generation's counter starts from zero
+    gc.callbacks.append(count)
+    try:
+        assert gc.isenabled()
+        rows = ReportResult.from_columns(q, columns, {}, {}).rows
+        assert len(rows) == n and rows[7] == {"project": "p7", **{m: 7 for m in METRIC_NAMES}}
+        assert collections in ([], [0])  # at most the one young pass the resumed collector owes
+        assert gc.isenabled()
+        with pytest.raises(ValueError):
+            _ = ReportResult.from_columns(q, {"project": ["x"], "received": [1, 2]}, {}, {}).rows
+        assert gc.isenabled()
+        gc.disable()
+        try:
+            _ = ReportResult.from_columns(q, columns, {}, {}).rows
+            assert not gc.isenabled()
+        finally:
+            gc.enable()
+        many = [{} for _ in range(5_000)]  # control: the same burst outside the builder is collected
+        assert collections and many
+    finally:
+        gc.callbacks.remove(count)
 
 
 @pytest.mark.parametrize("bucket", ["1d", "60m", None])

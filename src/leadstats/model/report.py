@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import csv
+import gc
 import io
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import repeat
@@ -216,7 +218,8 @@ class ReportResult:
             columns = self._columns or {}
             if len({len(values) for values in columns.values()}) > 1:
                 raise ValueError("report columns of different lengths")
-            self._rows = _row_maker(tuple(columns))(columns.values()) if columns else []
+            with _acyclic_burst():
+                self._rows = _row_maker(tuple(columns))(columns.values()) if columns else []
         return self._rows
 
     @rows.setter
@@ -260,6 +263,24 @@ class ReportResult:
             writer.writerows(zip(*cells, strict=True))
             return
         writer.writerows(_csv_row(row, names) for row in self.rows)
+
+
+@contextmanager
+def _acyclic_burst() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a burst of containers that cannot form cycles is built.
+
+    A 165,000-row report makes 165,000 dicts; each 700 of them trigger a collection, and every few
+    hundred thousand a full pass over every live object of the process (a server's whole heap). The
+    row dicts hold only strings, numbers and None, so those passes find nothing: measured, they cost
+    30-50% of building the rows. Reference counting still frees everything; the collector resumes
+    (if it was on) when the burst ends, whatever happens in it."""
+    was_on = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_on:
+            gc.enable()
 
 
 @lru_cache(maxsize=256)
