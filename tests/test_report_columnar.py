@@ -179,3 +179,65 @@ def test_many_groups_on_duckdb_equal_the_reference(bucket: str | None) -> None:
     assert len(doc["rows"]) > 500
     assert doc["rows"] == expected["rows"]
     assert doc["totals"] == expected["totals"]
+
+
+@pytest.mark.parametrize("bucket", ["60m", None])
+def test_json_and_csv_written_from_columns_equal_the_generic_encoders(bucket: str | None) -> None:
+    """ReportResult.to_json (from the columns) is byte for byte json.dumps of to_dict() for both the
+    API's compact and the CLI's default separators; csv_chunks from the columns equals the row path's CSV.
+    Awkward values: quotes, backslashes, %, newlines, non-ASCII, formula prefixes, nulls, bools, numbers
+    mixing 40 and 45.5, rates with nulls."""
+    import json
+
+    rng = random.Random(13)
+    projects = ['He said "hi" %s', "back\\slash", "line\nbreak", "Zürich ✓", "=HYPERLINK(1)", "-12", None]
+    events = [{
+        "event_id": f"j{i}", "occurred_at": f"2026-03-0{rng.randrange(1, 3)}T{rng.randrange(24):02d}:00:00Z",
+        "event_type": rng.choice(["primary", "follow_up", "test", "bot"]),
+        "project": rng.choice(projects), "vpn": rng.choice([True, False, None]),
+        "suspicion_score": rng.choice([None, 40, 45.5]),
+    } for i in range(1500)]
+    q = {"from": "2026-03-01", "to": "2026-03-03", "timezone": "Asia/Kathmandu", "bucket": bucket, "rates": True,
+         "dimensions": ["project", "vpn_suspected", "suspicion_score"], "filters": [], "suspicious_min": 40}
+    with leadstats.connect(":memory:") as ls:
+        assert ls.ingest(events).accepted == len(events)
+        results = [ls.query(q) for _ in range(4)]
+        empty = ls.query({**q, "from": "2027-01-01", "to": "2027-01-02"})
+    fresh, compact, chunked, by_rows = results
+    assert fresh._rows is None  # nothing built the row dicts yet: the columnar writers are what runs
+    text = fresh.to_json()
+    doc = fresh.to_dict()
+    assert len(doc["rows"]) > 50
+    assert text == json.dumps(doc, ensure_ascii=False, allow_nan=False)
+    compact_doc = {**doc, "meta": compact.meta}  # another run: its own elapsed_ms
+    assert compact.to_json((",", ":")) == json.dumps(compact_doc, ensure_ascii=False, separators=(",", ":"))
+    assert json.loads(text) == doc
+    assert empty.to_json() == json.dumps(empty.to_dict(), ensure_ascii=False)
+    assert by_rows.rows == doc["rows"]  # row dicts built: the writers take the generic path
+    by_rows.rows[0]["received"] = -1  # and see what a caller changed in them
+    assert '"received": -1' in by_rows.to_json()
+    pieces = list(chunked.csv_chunks(rows_per_chunk=7))
+    assert len(pieces) == -(-len(doc["rows"]) // 7)
+    assert "".join(pieces) == ReportResult(chunked.query, doc["rows"], doc["totals"], {}).to_csv()
+    cells = "".join(pieces).replace("\n", ",").split(",")
+    assert "'=HYPERLINK(1)" in cells and "'-12" in cells and "-12" not in cells  # text cells made formula-safe
+    assert pieces[0].startswith(",".join(chunked.columns) + "\n")
+
+
+def test_json_texts_keep_equal_values_of_different_types_apart() -> None:
+    from leadstats.model.report import _dumps, _json_texts
+
+    dumps = _dumps((",", ":"))
+    values = [True, 1, 1.0, None, "1", False, 0, 2.5, 1]
+    assert _json_texts(values, dumps) == ["true", "1", "1.0", "null", '"1"', "false", "0", "2.5", "1"]
+    assert _json_texts([40, 45.5, None, 40], dumps) == ["40", "45.5", "null", "40"]
+
+
+def test_row_writer_generated_and_template_paths_agree() -> None:
+    from leadstats.model.report import _row_writer
+
+    cells = [['"a"', '"b%s"'], ["1", "22"]]
+    fast = _row_writer(("project", "received"), (", ", ": "))(cells)
+    assert fast == ['{"project": "a", "received": 1}', '{"project": "b%s", "received": 22}']
+    odd = _row_writer(("a {b}", "c'%"), (",", ":"))(cells)  # not identifiers: the % template
+    assert odd == ['{"a {b}":"a","c\'%":1}', '{"a {b}":"b%s","c\'%":22}']

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import date
 from typing import Annotated, Any, Literal
 
@@ -85,6 +85,12 @@ def json_response(doc: Any, status_code: int = 200) -> Response:
     """Serialize once, compactly (no jsonable_encoder pass: the documents are plain JSON types)."""
     body = json.dumps(doc, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
     return Response(body, status_code=status_code, media_type="application/json")
+
+
+def _json_result(result: ReportResult) -> Response:
+    """A report, encoded from its columns (ReportResult.to_json): the same bytes as json_response."""
+    body = result.to_json(separators=(",", ":")).encode()
+    return Response(body, media_type="application/json")
 
 
 def _ls(request: Request) -> LeadStats:
@@ -178,15 +184,6 @@ async def ingest_events(request: Request, principal: IngestAuth) -> Response:
 
 
 # -- reports ---------------------------------------------------------------------------------------
-def _csv_chunks(result: ReportResult) -> Iterator[str]:
-    """The §4 rows as CSV, a few thousand rows per chunk (the formatter is ReportResult.write_csv)."""
-    rows = result.rows
-    for start in range(0, max(len(rows), 1), CSV_CHUNK_ROWS):
-        part = ReportResult(result.query, rows[start : start + CSV_CHUNK_ROWS], result.totals, result.meta)
-        text = part.to_csv()
-        yield text if start == 0 else text.split("\n", 1)[1]
-
-
 def _csv_filename(query: ReportQuery) -> str:
     doc = query.to_dict()
     return f"leadstats-report_{doc['from'][:10]}_{doc['to'][:10]}.csv"
@@ -215,12 +212,12 @@ async def _answer(request: Request, run: Callable[[threading.Event], ReportResul
         if fmt == "csv":
             result = await run_in_threadpool(run_first, cancel)
             return StreamingResponse(
-                _csv_chunks(result),
+                result.csv_chunks(CSV_CHUNK_ROWS),
                 media_type="text/csv; charset=utf-8",
                 headers={"Content-Disposition": f'attachment; filename="{_csv_filename(result.query)}"'},
             )
         # run and encode in one worker-thread hop: the event loop only sends bytes
-        return await run_in_threadpool(lambda: json_response(run_first(cancel).to_dict()))
+        return await run_in_threadpool(lambda: _json_result(run_first(cancel)))
     finally:
         cancel.set()
         watcher.cancel()

@@ -97,7 +97,7 @@ def emit(result: ReportResult, fmt: str | None, note: str | None = None) -> None
     if note and fmt != "table":
         err_console.print(note, highlight=False, markup=False)
     if fmt == "json":
-        sys.stdout.write(json.dumps(result.to_dict(), ensure_ascii=False) + "\n")
+        sys.stdout.write(result.to_json() + "\n")
     elif fmt == "csv":
         result.write_csv(sys.stdout)
     elif fmt == "table":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import gc
 import io
+import json
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -208,6 +209,7 @@ class ReportResult:
     def from_columns(
         cls, query: ReportQuery, columns: dict[str, list[Any]], totals: dict[str, Any], meta: dict[str, Any]
     ) -> ReportResult:
+        """A result over equal-length columns in row-key order; the count columns (METRIC_NAMES) hold ints."""
         result = cls(query, None, totals, meta)
         result._columns = columns
         return result
@@ -242,6 +244,22 @@ class ReportResult:
     def to_dict(self) -> dict[str, Any]:
         return {"query": self.query.to_dict(), "rows": self.rows, "totals": self.totals, "meta": self.meta}
 
+    def to_json(self, separators: tuple[str, str] = (", ", ": ")) -> str:
+        """The §4 document as JSON text: exactly ``json.dumps(self.to_dict(), ensure_ascii=False,
+        allow_nan=False, separators=separators)``, written from the columns when the row dicts were never
+        built (a big report's dicts and their generic encoding cost several times the query).
+
+        Each column's distinct values are encoded once by :func:`json.dumps` itself; the counts, ints by
+        construction (:meth:`from_columns`), go through ``%d``; each row is one ``%`` of a template whose
+        keys are constants."""
+        dumps = _dumps(separators)
+        if self._rows is not None or self._columns is None:
+            return dumps(self.to_dict())
+        item, key = separators
+        body = item.join(_json_rows(self._columns, separators)) if self._columns else ""
+        return (f"{{{dumps('query')}{key}{dumps(self.query.to_dict())}{item}{dumps('rows')}{key}[{body}]"
+                f"{item}{dumps('totals')}{key}{dumps(self.totals)}{item}{dumps('meta')}{key}{dumps(self.meta)}}}")
+
     @property
     def columns(self) -> list[str]:
         head = ["bucket_start"] if self.query.bucket else []
@@ -253,16 +271,89 @@ class ReportResult:
         return buf.getvalue()
 
     def write_csv(self, out: io.TextIOBase | Any) -> None:
-        writer = csv.writer(out, lineterminator="\n")
+        for chunk in self.csv_chunks():
+            out.write(chunk)
+
+    def csv_chunks(self, rows_per_chunk: int = 2_000) -> Iterator[str]:
+        """The CSV text (header first) in pieces of at most ``rows_per_chunk`` rows, for streaming;
+        formula-safe cells (model/csv_safety.py); from the columns when the row dicts were never built."""
         names = self.columns
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
         writer.writerow(names)
         if self._rows is None and self._columns is not None:
             cols = self._columns
-            # formula-safe cells (model/csv_safety.py); the counts are ints already
-            cells = [[safe_cell(v) for v in cols[c]] if c not in METRIC_NAMES else cols[c] for c in names]
-            writer.writerows(zip(*cells, strict=True))
+            n = len(cols[names[0]]) if names and names[0] in cols else 0
+            for start in range(0, max(n, 1), rows_per_chunk):
+                part = slice(start, start + rows_per_chunk)
+                # the counts are ints already; every other cell through safe_cell
+                cells = [cols[c][part] if c in METRIC_NAMES else [safe_cell(v) for v in cols[c][part]] for c in names]
+                writer.writerows(zip(*cells, strict=True))
+                yield _drain(buf)
             return
-        writer.writerows(_csv_row(row, names) for row in self.rows)
+        rows = self.rows
+        for start in range(0, max(len(rows), 1), rows_per_chunk):
+            writer.writerows(_csv_row(row, names) for row in rows[start : start + rows_per_chunk])
+            yield _drain(buf)
+
+
+def _drain(buf: io.StringIO) -> str:
+    text = buf.getvalue()
+    buf.seek(0)
+    buf.truncate()
+    return text
+
+
+@lru_cache(maxsize=4)
+def _dumps(separators: tuple[str, str]) -> Callable[[Any], str]:
+    encoder = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=separators)
+    return encoder.encode
+
+
+_NUMBER_TYPES = frozenset({bool, int, float})
+
+
+def _json_texts(values: list[Any], dumps: Callable[[Any], str], counts: bool = False) -> list[str]:
+    """Each value's JSON text, encoding each distinct value once (``counts``: ints by construction, whose
+    text is ``str``). Equal values of different types (``True``, ``1``, ``1.0``) would share one dict
+    entry: a column that mixes them (none of the engine's do) is encoded value by value."""
+    if counts:
+        texts = {v: str(v) for v in set(values)}
+        return list(map(texts.__getitem__, values))
+    kinds = set(map(type, values))
+    if len(kinds & _NUMBER_TYPES) > 1 and (bool in kinds or any(
+            type(v) is float and v.is_integer() for v in set(values))):
+        return list(map(dumps, values))
+    texts = {v: dumps(v) for v in set(values)}
+    return list(map(texts.__getitem__, values))
+
+
+def _json_rows(columns: dict[str, list[Any]], separators: tuple[str, str]) -> list[str]:
+    """Every row's JSON object text, from equal-length columns (see :meth:`ReportResult.to_json`)."""
+    dumps = _dumps(separators)
+    cells = [_json_texts(values, dumps, counts=name in METRIC_NAMES) for name, values in columns.items()]
+    if len({len(c) for c in cells}) > 1:
+        raise ValueError("report columns of different lengths")
+    return _row_writer(tuple(columns), separators)(cells)
+
+
+@lru_cache(maxsize=64)
+def _row_writer(names: tuple[str, ...], separators: tuple[str, str]) -> Callable[[list[list[str]]], list[str]]:
+    """A function joining columns of JSON texts into JSON objects keyed by ``names``: one generated
+    f-string per row with the keys as literal text (as :func:`_row_maker`), or a ``%`` template when a
+    key or separator holds characters an f-string literal would need escaped."""
+    dumps = _dumps(separators)
+    item, key = separators
+    heads = [dumps(name) + key for name in names]
+    literal = "".join([item, *heads])
+    if all(n.isidentifier() for n in names) and not set(literal) & set("{}'\\\n\r"):
+        values = [f"v{i}" for i in range(len(names))]
+        body = item.join(f"{head}{{{v}}}" for head, v in zip(heads, values, strict=True))
+        source = f"lambda cells: [f'{{{{{body}}}}}' for ({', '.join(values)},) in zip(*cells)]"
+        writer: Callable[[list[list[str]]], list[str]] = eval(source, {"__builtins__": {"zip": zip}})  # noqa: S307
+        return writer
+    template = "{" + item.join(head.replace("%", "%%") + "%s" for head in heads) + "}"
+    return lambda cells: [template % row for row in zip(*cells, strict=True)]
 
 
 @contextmanager
