@@ -18,7 +18,8 @@ The ratio lines divide leadstats by ``chdb sql`` (issue 13's targets: Q1 <= 0.10
 ``--paired`` alternates leadstats (DuckDB) and the peer run by run, query by query, so both figures of
 a ratio are taken under the same load on a shared machine (the peer must be loaded already: run once
 without it first). ``--imports N`` adds file import rates (validation + dedupe + append) for N events, ``--memory`` the
-peak memory of each query in a fresh process.
+peak memory of each query in a fresh process, ``--json`` the HTTP API's answer (the JSON text written from
+the columns, ``to_json``, against ``json.dumps`` of ``to_dict()``).
 
 Data: ``--events`` events over ``--days`` days ending 2026-06-01 UTC, generated with numpy in time order,
 1M-event Arrow batches written straight through ``Store.append`` (validation is skipped: the
@@ -28,6 +29,7 @@ generator emits valid rows in STORE_SCHEMA; the append itself, with its exact de
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -315,6 +317,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dedupe-cost", action="store_true", help="time appends with and without the id check")
     ap.add_argument("--paired", action="store_true",
                     help="run leadstats on DuckDB and the chDB peer alternately, query by query (same load)")
+    ap.add_argument("--json", action="store_true",
+                    help="also time the HTTP API's answer: the JSON text from the columns (to_json) against"
+                         " json.dumps of to_dict()")
     ap.add_argument("--dir", default=None, help="work directory, kept and reused (default: a temporary one)")
     args = ap.parse_args(argv)
     where = args.dir or tempfile.mkdtemp(prefix="leadstats-bench-")
@@ -336,6 +341,16 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 results[f"leadstats {kind}"] = {
                     name: median_ms(lambda q=q, service=service: service.run(q).to_dict(), args.repeat)
+                    for name, q in wanted.items()
+                }
+            if args.json:
+                results[f"leadstats {kind} to_json"] = {
+                    name: median_ms(lambda q=q, service=service: service.run(q).to_json((",", ":")), args.repeat)
+                    for name, q in wanted.items()
+                }
+                results[f"leadstats {kind} json.dumps"] = {
+                    name: median_ms(lambda q=q, service=service: json.dumps(
+                        service.run(q).to_dict(), ensure_ascii=False, separators=(",", ":")), args.repeat)
                     for name, q in wanted.items()
                 }
             for name, q in wanted.items():
