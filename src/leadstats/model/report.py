@@ -287,7 +287,7 @@ class ReportResult:
             for start in range(0, max(n, 1), rows_per_chunk):
                 part = slice(start, start + rows_per_chunk)
                 # the counts are ints already; every other cell through safe_cell
-                cells = [cols[c][part] if c in METRIC_NAMES else [safe_cell(v) for v in cols[c][part]] for c in names]
+                cells = [cols[c][part] if c in METRIC_NAMES else _map_distinct(safe_cell, cols[c][part]) for c in names]
                 writer.writerows(zip(*cells, strict=True))
                 yield _drain(buf)
             return
@@ -313,19 +313,24 @@ def _dumps(separators: tuple[str, str]) -> Callable[[Any], str]:
 _NUMBER_TYPES = frozenset({bool, int, float})
 
 
-def _json_texts(values: list[Any], dumps: Callable[[Any], str], counts: bool = False) -> list[str]:
-    """Each value's JSON text, encoding each distinct value once (``counts``: ints by construction, whose
-    text is ``str``). Equal values of different types (``True``, ``1``, ``1.0``) would share one dict
-    entry: a column that mixes them (none of the engine's do) is encoded value by value."""
-    if counts:
-        texts = {v: str(v) for v in set(values)}
-        return list(map(texts.__getitem__, values))
+def _map_distinct(fn: Callable[[Any], Any], values: list[Any]) -> list[Any]:
+    """``[fn(v) for v in values]``, calling ``fn`` once per distinct value (a report column has few).
+    Equal values of different types (``True``, ``1``, ``1.0``) would share one dict entry: a column that
+    mixes them (none of the engine's do) is mapped value by value."""
     kinds = set(map(type, values))
     if len(kinds & _NUMBER_TYPES) > 1 and (bool in kinds or any(
             type(v) is float and v.is_integer() for v in set(values))):
-        return list(map(dumps, values))
-    texts = {v: dumps(v) for v in set(values)}
-    return list(map(texts.__getitem__, values))
+        return list(map(fn, values))
+    done = {v: fn(v) for v in set(values)}
+    return list(map(done.__getitem__, values))
+
+
+def _json_texts(values: list[Any], dumps: Callable[[Any], str], counts: bool = False) -> list[str]:
+    """Each value's JSON text (``counts``: ints by construction, whose JSON text is ``str``)."""
+    if counts:
+        texts = {v: str(v) for v in set(values)}
+        return list(map(texts.__getitem__, values))
+    return _map_distinct(dumps, values)
 
 
 def _json_rows(columns: dict[str, list[Any]], separators: tuple[str, str]) -> list[str]:
