@@ -204,6 +204,8 @@ class _Txn:
 
 class DuckDBStore:
     backend = "duckdb"
+    #: ``append`` returns the batch's ids that were already stored (``AppendResult.stored``)
+    tells_stored_ids = True
 
     def __init__(
         self,
@@ -428,6 +430,7 @@ class DuckDBStore:
         inserts straight from the Arrow batch; only batches with candidates pay for an exact pass."""
         cols = ", ".join(f'"{c}"' for c in EVENT_COLUMNS)
         source = "__batch"
+        stored_ids: frozenset[str] = frozenset()
         # Candidates first: stored rows whose id_hash is one of the batch's (the hash table is built
         # from the batch, so the cost is one scan of the id_hash column, not a table the size of the store).
         hit = con.execute(
@@ -440,7 +443,8 @@ class DuckDBStore:
                      SELECT e.event_id FROM events e WHERE e.id_hash IN (SELECT hash(event_id) FROM __batch))"""
             ).fetchone()
             if stored and stored[0] == n:
-                return AppendResult(0, n)
+                ids = con.execute("SELECT DISTINCT event_id FROM __batch").fetchall()
+                return AppendResult(0, n, frozenset(r[0] for r in ids))
         # Two small statements: DuckDB plans them far faster than one that mixes both checks.
         check = con.execute("SELECT count(*) - count(DISTINCT event_id), max(weight) FROM __batch").fetchone()
         repeated, max_weight = check if check else (0, 1)
@@ -452,11 +456,12 @@ class DuckDBStore:
                 QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY __pos) = 1"""
             )
             if seen:  # exact check, only against stored rows whose hash matches (retries, re-imports)
-                con.execute(
+                gone = con.execute(
                     """DELETE FROM __new WHERE event_id IN (
                          SELECT e.event_id FROM events e
-                         WHERE e.id_hash IN (SELECT hash(event_id) FROM __new))"""
-                )
+                         WHERE e.id_hash IN (SELECT hash(event_id) FROM __new)) RETURNING event_id"""
+                ).fetchall()
+                stored_ids = frozenset(r[0] for r in gone)
             row = con.execute("SELECT count(*) FROM __new").fetchone()
             accepted = int(row[0]) if row else 0
             if not accepted:
@@ -478,7 +483,7 @@ class DuckDBStore:
                     "INSERT INTO leadstats_state VALUES ('weighted', '1') ON CONFLICT (key) DO UPDATE SET value = '1'"
                 )
                 self._weighted = True
-        return AppendResult(accepted, n - accepted)
+        return AppendResult(accepted, n - accepted, stored_ids)
 
     @_guarded(write=True)
     def delete(self, ids: list[str]) -> int:
