@@ -4,6 +4,7 @@ latency through HTTP against the in-process engine.
     python benchmarks/bench_http.py                          # 200k-event store: about a minute
     python benchmarks/bench_http.py --events 10000000        # the issue's size (builds the store once)
     python benchmarks/bench_http.py --skip-ingest --events 1000000
+    python benchmarks/bench_http.py --skip-group-commit --skip-report --prefill 2000000  # ingest into a big store
 
 1. Group commit, in process: four threads submit 1,000-event requests to the writer, once with one
    transaction per request and once grouped (the server's setting). Events/s and commits.
@@ -196,13 +197,19 @@ def _send(server: Server, payloads: list[list[bytes]], size: int) -> tuple[float
     return time.perf_counter() - started, latencies
 
 
-def bench_ingest(batches: int, size: int, repeat: int) -> dict[str, Any]:
+def bench_ingest(batches: int, size: int, repeat: int, prefill: int = 0) -> dict[str, Any]:
     """Durable events/s through HTTP: 1 and 4 clients with ``size``-event batches, and 1 client with
-    10x larger batches for reference; rounds alternate the configurations."""
+    10x larger batches for reference; rounds alternate the configurations. ``prefill``: the store holds
+    that many demo events first (every append checks its ids against all of them)."""
     configs = [(1, size, batches), (4, size, batches), (1, size * 10, max(1, batches // 10))]
     runs: dict[str, list[dict[str, Any]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        server = Server(os.path.join(tmp, "ingest.duckdb"))
+        path = os.path.join(tmp, "ingest.duckdb")
+        if prefill:
+            ls, built = store_for(path, prefill)
+            ls.close()
+            print(f"  prefilled the ingest store with {prefill:,} events in {built:.1f} s")
+        server = Server(path)
         try:
             _send(server, [bodies("warm", 1, size)], size)
             for r in range(repeat):
@@ -323,14 +330,16 @@ def bench_mixed(path: str, events: int, batches: int, size: int, runs: int, roun
                 out.append((time.perf_counter() - t0) * 1000)
         return out
 
-    def two_readers(count: int, load: Callable[[], None] | None = None) -> list[float]:
-        """Q1 latencies of two concurrent report clients: ``count`` reports each, or, given a ``load``,
-        as many as they make while it runs."""
+    def two_readers(*, count: int | None = None, load: Callable[[], None] | None = None) -> list[float]:
+        """Q1 latencies of two concurrent report clients: ``count`` reports each, or, given a ``load``
+        instead, as many as they make while it runs."""
+        if (count is None) == (load is None):
+            raise ValueError("give either count or load")
         stop = threading.Event()
         got: list[list[float]] = [[], []]
 
         def reader(i: int) -> None:
-            got[i] = q1_latencies(count if load is None else 10**9, stop)
+            got[i] = q1_latencies(count if count is not None else 10**9, stop)
 
         readers = [threading.Thread(target=reader, args=(i,)) for i in range(2)]
         for t in readers:
@@ -348,10 +357,10 @@ def bench_mixed(path: str, events: int, batches: int, size: int, runs: int, roun
         for _ in range(rounds):
             # The same two report clients, first without and then with the ingest load: the ratio is what
             # the ingest costs the reports (two concurrent reports on 2 cores already wait for each other).
-            alone = two_readers(max(runs * 4, 60))
+            alone = two_readers(count=max(runs * 4, 60))
             payloads = [bodies(f"mixed-{time.time_ns()}-{c}", batches, size) for c in range(4)]  # new ids each run
             sent: list[float] = []
-            both = two_readers(0, lambda p=payloads, out=sent: out.append(_send(server, p, size)[0]))
+            both = two_readers(load=lambda p=payloads, out=sent: out.append(_send(server, p, size)[0]))
             seconds = sent[0]
             per_round.append(
                 {
@@ -401,6 +410,7 @@ def main() -> None:
     parser.add_argument("--skip-ingest", action="store_true")
     parser.add_argument("--skip-group-commit", action="store_true", help="skip the in-process writer figures")
     parser.add_argument("--skip-report", action="store_true")
+    parser.add_argument("--prefill", type=int, default=0, help="HTTP ingest into a store holding this many events")
     parser.add_argument("--mixed", action="store_true", help="also measure Q1 latency under ingest load")
     parser.add_argument("--mixed-rounds", type=int, default=3, help="alternating alone/loaded rounds (--mixed)")
     args = parser.parse_args()
@@ -409,7 +419,7 @@ def main() -> None:
         print("ingest")
         if not args.skip_group_commit:
             results["group_commit_in_process"] = bench_group_commit(args.batches, args.batch_size, args.repeat)
-        results["http_ingest"] = bench_ingest(args.batches, args.batch_size, args.repeat)
+        results["http_ingest"] = bench_ingest(args.batches, args.batch_size, args.repeat, args.prefill)
     if not args.skip_report:
         print("report")
         os.makedirs(args.data_dir, exist_ok=True)

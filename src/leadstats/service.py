@@ -16,7 +16,7 @@ import os
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -229,12 +229,15 @@ class LeadStats:
             return [IngestResult(appended.accepted, appended.duplicates + repeated, errors[0], checked.redacted_in(0))]
         ids = good.column("event_id")
         new = first_mask(ids)
-        existing = self.store.stored_ids(ids.to_pylist()) if good.num_rows else set()
-        if existing:
-            stored = pc.is_in(ids, value_set=pa.array(sorted(existing), pa.string()))
-            new &= ~stored.to_numpy(zero_copy_only=False)
-        accepted = np.bincount(owners(counts)[new], minlength=len(counts)).astype(np.int64)
+        # A store that tells which ids it had already (DuckDB) answers inside the append's transaction:
+        # one look-up, and exact; for the others the ids are looked up first.
+        told = good.num_rows > 0 and bool(getattr(self.store, "tells_stored_ids", False))
+        if not told and good.num_rows:
+            _drop_stored(ids, new, self.store.stored_ids(ids.to_pylist()))
         appended = self.store.append(good.filter(pa.array(new)))
+        if told:
+            _drop_stored(ids, new, appended.stored or frozenset())
+        accepted = np.bincount(owners(counts)[new], minlength=len(counts)).astype(np.int64)
         shortfall = int(accepted.sum()) - appended.accepted
         if shortfall:  # another writer in this process stored some of these ids in between
             log.warning("ingest: %d ids were stored concurrently by another writer", shortfall)
@@ -462,6 +465,10 @@ class PendingStore:
     def get_state(self, key: str) -> str | None:
         return self._store.get_state(key) if self._store is not None else None
 
+    @property
+    def tells_stored_ids(self) -> bool:  # asked right before a write, which creates the store anyway
+        return bool(getattr(self._real(create=True), "tells_stored_ids", False))
+
     # writes create it
     def append(self, batch: pa.Table) -> AppendResult:
         return self._real(create=True).append(batch)
@@ -486,6 +493,13 @@ class PendingStore:
     def close(self) -> None:
         if self._store is not None:
             self._store.close()
+
+
+def _drop_stored(ids: pa.ChunkedArray, new: np.ndarray, stored: Set[str]) -> None:
+    """Clear ``new`` (in place) where the id is one of ``stored``."""
+    if stored:
+        found = pc.is_in(ids, value_set=pa.array(sorted(stored), pa.string()))
+        new &= ~found.to_numpy(zero_copy_only=False)
 
 
 def _first_line(exc: BaseException) -> str:

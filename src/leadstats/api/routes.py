@@ -170,16 +170,21 @@ _NDJSON_EXAMPLE = "\n".join(json.dumps({**EXAMPLE_EVENT, "event_id": f"sub-{i}"}
 )
 async def ingest_events(request: Request, principal: IngestAuth) -> Response:
     settings = request.app.state.settings
+    writer = request.app.state.writer
     chunks = [chunk async for chunk in request.stream()]  # the middleware enforces the byte limit
-    lines = await run_in_threadpool(
-        split_events,
-        b"".join(chunks),
-        ndjson=is_ndjson(request.headers.get("content-type")),
-        max_events=settings.max_events_per_request,
-    )
-    if len(lines) == 0:
-        return json_response({"accepted": 0, "duplicates": 0, "rejected": []})
-    result = await asyncio.wrap_future(request.app.state.writer.submit(lines))
+    # From here on the request costs bounded CPU work only (a slow upload is not waited for): the
+    # writer's next validation pass waits for it to be submitted and takes it along (api/writer.py).
+    with writer.receiving():
+        lines = await run_in_threadpool(
+            split_events,
+            b"".join(chunks),
+            ndjson=is_ndjson(request.headers.get("content-type")),
+            max_events=settings.max_events_per_request,
+        )
+        if len(lines) == 0:
+            return json_response({"accepted": 0, "duplicates": 0, "rejected": []})
+        future = writer.submit(lines)
+    result = await asyncio.wrap_future(future)
     return json_response(result.to_dict())
 
 

@@ -16,6 +16,9 @@ from ..model.report import ReportQuery
 class AppendResult:
     accepted: int
     duplicates: int
+    #: the batch's ids that were stored before this append, when the backend tells them (its class sets
+    #: ``tells_stored_ids``): the exact in-transaction answer, so a group commit needs no look-up first
+    stored: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)
