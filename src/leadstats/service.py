@@ -255,16 +255,13 @@ class LeadStats:
         return CheckedBatch(good, [good.num_rows], [result.errors], [len(records)], [redacted], [int(stored.sum())])
 
     def _stored_mask(self, ids: pa.Array) -> np.ndarray:
-        """Which ids (exact text; null: no) are stored, as a numpy mask."""
+        """Which ids (exact text; null: no) are stored, as a numpy mask. Only a store that answers for a
+        whole column at once is asked (DuckDB); for the others (one round trip per id list) nothing is
+        known here and the store's own check in the append finds every duplicate, as before."""
         store = self.store.opened if isinstance(self.store, PendingStore) else self.store
-        if store is None or not len(ids):
+        if not isinstance(store, MaskedStore) or not len(ids):
             return np.zeros(len(ids), dtype=bool)
-        if isinstance(store, MaskedStore):
-            mask = store.stored_mask(ids)
-        else:
-            found = store.stored_ids(pc.drop_null(ids).to_pylist())
-            mask = pc.is_in(ids, value_set=pa.array(sorted(found), pa.string()))
-        return pc.fill_null(mask, False).to_numpy(zero_copy_only=False)
+        return pc.fill_null(store.stored_mask(ids), False).to_numpy(zero_copy_only=False)
 
     def commit(self, checked: CheckedBatch) -> list[IngestResult]:
         """Step 2: first occurrence per id, stored-id check, one append; one result per part."""
