@@ -1,5 +1,5 @@
 """The import's fast paths give exactly what the general paths give (issue 13): typed Parquet instants,
-lead_id HMACs computed in SQL, personal data screened per distinct value, all-duplicate batches."""
+lead_id HMACs from copied hash states, personal data screened per distinct value, all-duplicate batches."""
 
 from __future__ import annotations
 
@@ -86,8 +86,9 @@ def test_typed_columns_of_the_wrong_type_are_refused_by_row_and_field(tmp_path: 
             ("v2", dt.datetime(2026, 3, 7), True)]
 
 
-def test_lead_id_hmac_in_sql_is_python_hmac() -> None:
-    """Many distinct lead ids are hashed in one SQL statement: byte for byte ``hmac.new(secret, id, sha256)``,
+def test_lead_id_hmac_from_copied_states_is_python_hmac() -> None:
+    """Many distinct lead ids are hashed from the copied SHA-256 states of the padded keys: byte for byte
+    ``hmac.new(secret, id, sha256)``,
     for short, padded-block and longer-than-a-block secrets and any text."""
     ids = [str(i) for i in range(600)] + ["é€😀", "", "x" * 300, "a\tb", None]
     arr = pa.array(ids * 2, pa.string())

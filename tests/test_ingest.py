@@ -137,18 +137,25 @@ def test_csv_and_parquet_and_stdin(tmp_path: Path, db_path: str) -> None:
 def test_jsonl_streams_in_bounded_chunks(
     monkeypatch: pytest.MonkeyPatch, db_path: str, write_jsonl: Callable[..., Path]
 ) -> None:
+    """Read in small chunks, checked one at a time, committed in transactions of exactly COMMIT_ROWS rows
+    (the last one shorter): many small transactions, never the whole file, and nothing lost between them."""
     monkeypatch.setattr(files, "CHUNK_BYTES", 4096)
+    monkeypatch.setattr(files, "COMMIT_ROWS", 64)
     records = [ev(f"e{i}", "primary", "2026-03-07T05:00:00Z", project=f"p{i % 7}") for i in range(2000)]
     records[1500] = ev("bad", "primary", "yesterday")
     path = write_jsonl(records)
     calls: list[int] = []
+    checks: list[int] = []
     ls = leadstats.connect(db_path)
-    original = ls.store.append
+    original, check = ls.store.append, ls.check_new
     monkeypatch.setattr(ls.store, "append", lambda t: calls.append(t.num_rows) or original(t))
+    monkeypatch.setattr(ls, "check_new", lambda r, n: checks.append(len(n)) or check(r, n))
     report = files.import_file(ls, str(path))
     assert report.result.accepted == 1999
     assert [e.row for e in report.result.rejected] == [1501]
-    assert len(calls) > 20 and max(calls) < 100  # many small transactions, never the whole file
+    assert len(checks) > 20 and max(checks) < 100 and sum(checks) == 2000
+    assert calls == [64] * (1999 // 64) + [1999 % 64]
+    assert ls.store.count() == 1999
     ls.close()
 
 

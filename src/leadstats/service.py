@@ -43,7 +43,7 @@ from .model.timegrid import from_us, zone
 from .query.result import assemble
 from .settings import Settings
 from .store import AppendResult, Store, open_store
-from .store.base import EditableStore, OrderedStore, ReportLimits, SpannedStore
+from .store.base import EditableStore, MaskedStore, OrderedStore, ReportLimits, SpannedStore
 from .store.url import local_path, parse_url
 
 log = logging.getLogger("leadstats.ingest")
@@ -219,6 +219,50 @@ class LeadStats:
         good = self._hashed(result.good)
         return CheckedBatch(good, [good.num_rows], [result.errors], [table.num_rows], [result.redacted])
 
+    def check_new(self, records: pa.Table | pa.Array, rows: pa.Array) -> CheckedBatch:
+        """Step 1 for bulk imports (one part; ``records`` a table as for :meth:`check_table` or JSON texts
+        as for :meth:`check_json`): records whose ``event_id`` is stored already are still checked, and a bad
+        one is refused exactly as anywhere else, but the good ones are only counted (``stored``: duplicates)
+        and never normalized, screened for personal data, hashed or sent to the store, so a re-import does
+        the least work. Columns are looked up before validation (the stored rows get the checks only,
+        no output rows); JSON texts after it (the ids are inside the text).
+
+        Nothing depends on the look-up being current: an id stored after it is still found by the store's
+        own check inside the append."""
+        if isinstance(records, pa.Table):
+            stored = self._stored_mask(_raw_ids(records))
+            if not stored.any():
+                return self.check_table(records, rows)
+            old = pa.array(stored)
+            new = pa.array(~stored)
+            bad = self.validator.validate(records.filter(old), rows.filter(old), errors_only=True).errors
+            checked = (self.check_table(records.filter(new), rows.filter(new)) if not stored.all()
+                       else CheckedBatch(STORE_SCHEMA.empty_table(), [0], [[]], [0], [0]))
+            errors = sorted([*checked.errors[0], *bad], key=lambda e: e.row)
+            known = int(stored.sum()) - len(bad)
+            return CheckedBatch(checked.good, checked.counts, [errors], [len(records)], checked.redacted, [known])
+        result = self.validator.validate_json_lines(records, rows)
+        stored = self._stored_mask(result.good.column("event_id").combine_chunks())
+        good, redacted = result.good, result.redacted
+        if stored.any():
+            good = good.filter(pa.array(~stored))
+            if redacted:  # only the records that go on to the store count as redacted
+                refused = pa.array([e.row for e in result.errors], pa.int64())
+                good_rows = pc.filter(rows, pc.invert(pc.is_in(rows, value_set=refused)))
+                dropped = set(pc.filter(good_rows, pa.array(stored)).to_pylist())
+                redacted = sum(1 for row in result.redacted_rows if row not in dropped)
+        good = self._hashed(good)
+        return CheckedBatch(good, [good.num_rows], [result.errors], [len(records)], [redacted], [int(stored.sum())])
+
+    def _stored_mask(self, ids: pa.Array) -> np.ndarray:
+        """Which ids (exact text; null: no) are stored, as a numpy mask. Only a store that answers for a
+        whole column at once is asked (DuckDB); for the others (one round trip per id list) nothing is
+        known here and the store's own check in the append finds every duplicate, as before."""
+        store = self.store.opened if isinstance(self.store, PendingStore) else self.store
+        if not isinstance(store, MaskedStore) or not len(ids):
+            return np.zeros(len(ids), dtype=bool)
+        return pc.fill_null(store.stored_mask(ids), False).to_numpy(zero_copy_only=False)
+
     def commit(self, checked: CheckedBatch) -> list[IngestResult]:
         """Step 2: first occurrence per id, stored-id check, one append; one result per part."""
         good, counts, errors = checked.good, checked.counts, checked.errors
@@ -226,7 +270,8 @@ class LeadStats:
             new = first_mask(good.column("event_id"))
             repeated = int((~new).sum())
             appended = self.store.append(good if not repeated else good.filter(pa.array(new)))
-            return [IngestResult(appended.accepted, appended.duplicates + repeated, errors[0], checked.redacted_in(0))]
+            duplicates = appended.duplicates + repeated + checked.stored_in(0)
+            return [IngestResult(appended.accepted, duplicates, errors[0], checked.redacted_in(0))]
         ids = good.column("event_id")
         new = first_mask(ids)
         # A store that tells which ids it had already (DuckDB) answers inside the append's transaction:
@@ -246,7 +291,7 @@ class LeadStats:
                 accepted[i] -= take
                 shortfall -= take
         return [
-            IngestResult(int(acc), count - int(acc), errs, checked.redacted_in(i))
+            IngestResult(int(acc), count - int(acc) + checked.stored_in(i), errs, checked.redacted_in(i))
             for i, (acc, count, errs) in enumerate(zip(accepted, counts, errors, strict=True))
         ]
 
@@ -469,6 +514,11 @@ class PendingStore:
     def tells_stored_ids(self) -> bool:  # asked right before a write, which creates the store anyway
         return bool(getattr(self._real(create=True), "tells_stored_ids", False))
 
+    def stored_mask(self, ids: pa.Array) -> pa.Array:
+        if isinstance(self._store, MaskedStore):
+            return self._store.stored_mask(ids)
+        return pa.array(np.zeros(len(ids), dtype=bool))
+
     # writes create it
     def append(self, batch: pa.Table) -> AppendResult:
         return self._real(create=True).append(batch)
@@ -500,6 +550,20 @@ def _drop_stored(ids: pa.ChunkedArray, new: np.ndarray, stored: Set[str]) -> Non
     if stored:
         found = pc.is_in(ids, value_set=pa.array(sorted(stored), pa.string()))
         new &= ~found.to_numpy(zero_copy_only=False)
+
+
+def _raw_ids(table: pa.Table) -> pa.Array:
+    """The ``event_id`` column as sent, as text (all null when absent or not text-like): an id that
+    matches a stored one exactly is that stored id once validated (an id with spaces around it is refused)."""
+    if "event_id" not in table.column_names:
+        return pa.nulls(table.num_rows, pa.string())
+    column = table.column("event_id").combine_chunks()
+    if pa.types.is_string(column.type):
+        return column
+    try:
+        return column.cast(pa.string())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return pa.nulls(table.num_rows, pa.string())
 
 
 def _first_line(exc: BaseException) -> str:

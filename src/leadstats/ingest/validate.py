@@ -172,6 +172,18 @@ def _in_input_order(out: pa.Table) -> pa.Table:
     return out.take(pa.array(np.argsort(pos, kind="stable")))
 
 
+def _record_errors(bad: pa.Table) -> list[RecordError]:
+    """One :class:`RecordError` per row of ``bad`` (``__row``, ``__err`` as ``field<TAB>message``, ``event_id``)."""
+    errors = []
+    for row, message, event_id in zip(
+        bad.column("__row").to_pylist(), bad.column("__err").to_pylist(), bad.column("event_id").to_pylist(),
+        strict=True,
+    ):
+        field, _, text = message.partition("\t")
+        errors.append(RecordError(row, event_id, field, text))
+    return errors
+
+
 def _clean(col: str) -> str:
     return f"nullif(trim(CAST({col} AS VARCHAR)), '')"
 
@@ -205,10 +217,12 @@ class Validator:
         #: values replaced by the PII marker since start, per dimension (``/metrics``)
         self.redacted_totals: dict[str, int] = {}
 
-    def validate(self, table: pa.Table, rows: pa.Array | None = None) -> Validated:
+    def validate(self, table: pa.Table, rows: pa.Array | None = None, *, errors_only: bool = False) -> Validated:
         """Validate records whose fields are columns of ``table`` (any Arrow types; missing = null).
 
-        ``rows`` numbers the records for error messages (default: 1-based position).
+        ``rows`` numbers the records for error messages (default: 1-based position). ``errors_only``: the
+        same rules, but no good rows are built (``good`` is empty): for records that are known to be
+        stored already, which are refused when bad and otherwise only counted (see ``LeadStats.check_new``).
         """
         n = table.num_rows
         if rows is None:
@@ -225,10 +239,11 @@ class Validator:
         ts_typed = (f"CASE WHEN {_TS_IN_RANGE} THEN CAST(occurred_at AS TIMESTAMP) END" if typed_ts
                     else "CAST(NULL AS TIMESTAMP)")
         return self._run(
-            src, f"SELECT __pos, __row, __perr, {eid} AS __eid_raw, {select}, {ts_typed} AS __ts_typed FROM __src"
+            src, f"SELECT __pos, __row, __perr, {eid} AS __eid_raw, {select}, {ts_typed} AS __ts_typed FROM __src",
+            errors_only,
         )
 
-    def validate_json_lines(self, lines: pa.Array, rows: pa.Array) -> Validated:
+    def validate_json_lines(self, lines: pa.Array, rows: pa.Array, *, errors_only: bool = False) -> Validated:
         """Validate JSON texts (one object each): JSON Lines files and HTTP bodies.
 
         Refused per record, before any field rule: text that is not JSON, a value that is not an object,
@@ -278,9 +293,9 @@ SELECT __pos, __row,
       CASE WHEN NOT json_valid(line) THEN 'record' || chr(9) || 'is not valid JSON'
            WHEN json_type(line) <> 'OBJECT' THEN 'record' || chr(9) || 'is not a JSON object' END AS __perr
     FROM __src)))"""
-        return self._run(src, sql)
+        return self._run(src, sql, errors_only)
 
-    def _run(self, src: pa.Table, source_sql: str) -> Validated:
+    def _run(self, src: pa.Table, source_sql: str, errors_only: bool = False) -> Validated:
         labels_case = " ".join(f"WHEN '{lab.lower()}' THEN '{lab}'" for lab in ENGAGEMENT_LABELS)
         strings = ", ".join(f'c."{name}"' for name in STRING_FIELDS)  # PII and the referer cut: _screen
         sql = f"""
@@ -304,6 +319,8 @@ SELECT c.__pos, c.__row, c.__err, c.event_id, c.event_type, c.__ts AS occurred_a
        TRY_CAST(c.__ss AS DOUBLE) AS suspicion_score,
        coalesce(TRY_CAST(c.__w AS BIGINT), 1) AS weight
 FROM c"""
+        if errors_only:  # the same statement; DuckDB prunes what only the good rows would need
+            sql = f"SELECT __pos, __row, __err, event_id FROM ({sql}) WHERE __err IS NOT NULL"
         with self._lock:
             self._con.register("__src", src)
             try:
@@ -311,18 +328,12 @@ FROM c"""
             finally:
                 self._con.unregister("__src")
         out = _in_input_order(out)
+        if errors_only:
+            return Validated(STORE_SCHEMA.empty_table(), _record_errors(out))
         err = out.column("__err")
         errors: list[RecordError] = []
         if err.null_count < out.num_rows:
-            bad = out.filter(pc.is_valid(err))
-            for row, message, event_id in zip(
-                bad.column("__row").to_pylist(),
-                bad.column("__err").to_pylist(),
-                bad.column("event_id").to_pylist(),
-                strict=True,
-            ):
-                field, _, text = message.partition("\t")
-                errors.append(RecordError(row, event_id, field, text))
+            errors = _record_errors(out.filter(pc.is_valid(err)))
             out = out.filter(pc.is_null(err))
         out, flags = self._screen(out)
         redacted_rows: list[int] = []

@@ -91,6 +91,14 @@ class Store(Protocol):
 # Optional capabilities, declared here rather than probed by name: the service asks
 # ``isinstance(store, EditableStore)`` and names the backend in its refusal when the answer is no.
 @runtime_checkable
+class MaskedStore(Protocol):
+    """A store that answers the stored-id check for a whole Arrow column at once (bulk imports)."""
+
+    def stored_mask(self, ids: pa.Array) -> pa.Array:
+        """One boolean per id (an id is never null): True where exactly that ``event_id`` is stored."""
+
+
+@runtime_checkable
 class EditableStore(Protocol):
     """A backend that can remove and rewrite stored events by id (DuckDB, chDB/ClickHouse, a server)."""
 

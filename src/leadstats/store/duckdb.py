@@ -646,6 +646,21 @@ class DuckDBStore:
         return {r[0] for r in rows} & set(ids)
 
     @_guarded(write=False)
+    def stored_mask(self, ids: pa.Array) -> pa.Array:
+        """:meth:`stored_ids` for a column (bulk imports): candidates by ``id_hash``, then exact comparison."""
+        if not len(ids):
+            return pa.array([], pa.bool_())
+        cur = self._cursor()
+        cur.register("__ids", pa.table({"event_id": ids}))
+        try:
+            found: pa.Table = cur.execute(
+                "SELECT e.event_id FROM events e WHERE e.id_hash IN (SELECT hash(event_id) FROM __ids)"
+            ).to_arrow_table()
+        finally:
+            cur.unregister("__ids")
+        return pc.is_in(ids, value_set=found.column(0).combine_chunks())
+
+    @_guarded(write=False)
     def count(self) -> int:
         row = self._cursor().execute("SELECT coalesce(sum(weight), 0) FROM events").fetchone()
         return int(row[0]) if row else 0
