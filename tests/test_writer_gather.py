@@ -107,3 +107,25 @@ def test_group_commit_counts_stored_ids_per_request(tmp_path: Path) -> None:
         assert ls.count() == 5 + 3 + 2 + 2
     finally:
         ls.close()
+
+
+def test_a_commit_is_counted_before_its_requests_are_answered(tmp_path: Path) -> None:
+    """The commit observer (the /metrics counters) runs before the futures resolve, so a client that
+    reads /metrics after its 200 always sees its own commit; an observer that fails withholds nothing."""
+    ls = leadstats.connect(str(tmp_path / "m.duckdb"), create=True)
+    seen: list[bool] = []
+    futures: list[object] = []
+
+    def observe(stats: CommitStats) -> None:
+        seen.append(futures[-1].done())  # type: ignore[attr-defined]
+        raise RuntimeError("observer broke")
+
+    writer = GroupCommitWriter(ls, on_commit=observe)
+    try:
+        for i in range(3):
+            futures.append(future := writer.submit(lines(f"m{i}", 2)))
+            assert future.result(timeout=60).accepted == 2
+    finally:
+        writer.close()
+        ls.close()
+    assert seen == [False, False, False]

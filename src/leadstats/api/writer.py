@@ -299,19 +299,23 @@ class GroupCommitWriter:
                 self._commit_and_answer([p], part)
             return
         self.commits += 1
+        # Counted before anyone is answered: a client that reads /metrics after its 200 sees its commit.
+        if self.on_commit is not None:
+            try:
+                self.on_commit(
+                    CommitStats(
+                        requests=len(pending),
+                        events=group.events,
+                        accepted=sum(r.accepted for r in results),
+                        duplicates=sum(r.duplicates for r in results),
+                        rejected=sum(len(r.rejected) for r in results),
+                        seconds=time.perf_counter() - started,
+                    )
+                )
+            except Exception:  # the events are durable: a failing observer must not withhold the answers
+                log.exception("commit observer failed")
         for p, result in zip(pending, results, strict=True):
             p.future.set_result(result)
-        if self.on_commit is not None:
-            self.on_commit(
-                CommitStats(
-                    requests=len(pending),
-                    events=group.events,
-                    accepted=sum(r.accepted for r in results),
-                    duplicates=sum(r.duplicates for r in results),
-                    rejected=sum(len(r.rejected) for r in results),
-                    seconds=time.perf_counter() - started,
-                )
-            )
 
 
 def _background_priority(step: int = BACKGROUND_NICE) -> None:
