@@ -113,12 +113,19 @@ def wait_ready(server: Server) -> None:
     raise AssertionError("leadstats serve did not start")
 
 
+def demo_end() -> datetime:
+    """Now, or noon of today in TZ when that is later: the "today" preset always holds data, also in the
+    first minutes after midnight in TZ (18:30 UTC for IST), when the data up to now would leave it empty."""
+    local = datetime.now(ZoneInfo(TZ))
+    return max(local, local.replace(hour=12, minute=0, second=0, microsecond=0)).astimezone(UTC)
+
+
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Server]]:
     root = tmp_path_factory.mktemp("dashboard")
     open_db, secured_db = root / "open.duckdb", root / "secured.duckdb"
     with leadstats.connect(str(open_db)) as ls:
-        build(ls, DemoSpec(events=60_000, days=90, end=datetime.now(UTC), seed=7))
+        build(ls, DemoSpec(events=60_000, days=90, end=demo_end(), seed=7))
     shutil.copy(open_db, secured_db)  # one writer per DuckDB file: each server gets its own copy
     started = {"open": launch_server(open_db, None), "secured": launch_server(secured_db, READ_TOKEN)}
     try:
