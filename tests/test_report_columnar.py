@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gc
 import random
+import sys
 from typing import Any
 
 import numpy as np
@@ -110,6 +111,13 @@ def test_rows_builder_keys_values_and_fallback() -> None:
     rows = _row_maker(names)(columns)
     assert rows == [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
     assert [list(r) for r in rows] == [list(names)] * 5
+    assert all(type(r) is dict for r in rows)
+    # split dicts: one shared key table, so each row is smaller than the same dict built on its own
+    assert sys.getsizeof(rows[0]) < sys.getsizeof(dict(rows[0]))
+    rows[0]["extra"] = 1  # a caller may change one row: the others keep their keys
+    del rows[1]["project"]
+    assert "extra" not in rows[2] and list(rows[2]) == list(names) and rows[0]["extra"] == 1
+    assert list(_row_maker(("class", "x"))([[1], [2]])[0]) == ["class", "x"]  # a keyword: the generic path
     odd = ("a b", "c")  # not identifiers: the generic path, same rows
     assert _row_maker(odd)([[1, 2], [3, 4]]) == [{"a b": 1, "c": 3}, {"a b": 2, "c": 4}]
     q = ReportQuery.create("2026-03-01", "2026-03-02", dimensions=["project"])
