@@ -258,10 +258,17 @@ class LeadStats:
         """Which ids (exact text; null: no) are stored, as a numpy mask. Only a store that answers for a
         whole column at once is asked (DuckDB); for the others (one round trip per id list) nothing is
         known here and the store's own check in the append finds every duplicate, as before."""
-        store = self.store.opened if isinstance(self.store, PendingStore) else self.store
+        store = self._backend(create=False)
         if not isinstance(store, MaskedStore) or not len(ids):
             return np.zeros(len(ids), dtype=bool)
         return pc.fill_null(store.stored_mask(ids), False).to_numpy(zero_copy_only=False)
+
+    def _backend(self, *, create: bool) -> Store | None:
+        """The store, or the real one behind a :class:`PendingStore` (created first when ``create``;
+        None while it does not exist)."""
+        if isinstance(self.store, PendingStore):
+            return self.store.writable() if create else self.store.opened
+        return self.store
 
     def commit(self, checked: CheckedBatch) -> list[IngestResult]:
         """Step 2: first occurrence per id, stored-id check, one append; one result per part."""
@@ -274,9 +281,9 @@ class LeadStats:
             return [IngestResult(appended.accepted, duplicates, errors[0], checked.redacted_in(0))]
         ids = good.column("event_id")
         new = first_mask(ids)
-        # A store that tells which ids it had already (DuckDB) answers inside the append's transaction:
-        # one look-up, and exact; for the others the ids are looked up first.
-        told = good.num_rows > 0 and bool(getattr(self.store, "tells_stored_ids", False))
+        # A MaskedStore (DuckDB) tells which ids it had already from inside the append's transaction: one
+        # look-up, and exact; for the others the ids are looked up first.
+        told = good.num_rows > 0 and isinstance(self._backend(create=True), MaskedStore)
         if not told and good.num_rows:
             _drop_stored(ids, new, self.store.stored_ids(ids.to_pylist()))
         appended = self.store.append(good.filter(pa.array(new)))
@@ -510,16 +517,11 @@ class PendingStore:
     def get_state(self, key: str) -> str | None:
         return self._store.get_state(key) if self._store is not None else None
 
-    @property
-    def tells_stored_ids(self) -> bool:  # asked right before a write, which creates the store anyway
-        return bool(getattr(self._real(create=True), "tells_stored_ids", False))
-
-    def stored_mask(self, ids: pa.Array) -> pa.Array:
-        if isinstance(self._store, MaskedStore):
-            return self._store.stored_mask(ids)
-        return pa.array(np.zeros(len(ids), dtype=bool))
-
     # writes create it
+    def writable(self) -> Store:
+        """The real store, created if it does not exist yet."""
+        return self._real(create=True)
+
     def append(self, batch: pa.Table) -> AppendResult:
         return self._real(create=True).append(batch)
 

@@ -16,8 +16,8 @@ from ..model.report import ReportQuery
 class AppendResult:
     accepted: int
     duplicates: int
-    #: the batch's ids that were stored before this append, when the backend tells them (its class sets
-    #: ``tells_stored_ids``): the exact in-transaction answer, so a group commit needs no look-up first
+    #: the batch's ids that were stored before this append, when the backend tells them (a MaskedStore):
+    #: the exact in-transaction answer, so a group commit needs no look-up first
     stored: frozenset[str] | None = None
 
 
@@ -92,7 +92,8 @@ class Store(Protocol):
 # ``isinstance(store, EditableStore)`` and names the backend in its refusal when the answer is no.
 @runtime_checkable
 class MaskedStore(Protocol):
-    """A store that answers the stored-id check for a whole Arrow column at once (bulk imports)."""
+    """A store that answers the stored-id check for whole batches: for an Arrow column at once before an
+    append (bulk imports), and inside its append (``AppendResult.stored``, for group commits)."""
 
     def stored_mask(self, ids: pa.Array) -> pa.Array:
         """One boolean per id (an id is never null): True where exactly that ``event_id`` is stored."""

@@ -204,8 +204,6 @@ class _Txn:
 
 class DuckDBStore:
     backend = "duckdb"
-    #: ``append`` returns the batch's ids that were already stored (``AppendResult.stored``)
-    tells_stored_ids = True
 
     def __init__(
         self,
