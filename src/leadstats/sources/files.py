@@ -10,12 +10,10 @@ rejected record is reported with its line number (JSON Lines, CSV) or row number
 from __future__ import annotations
 
 import os
-import queue
 import sys
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, BinaryIO, TypeVar
+from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 import pyarrow as pa
@@ -24,6 +22,7 @@ import pyarrow.compute as pc
 from ..errors import InputError
 from ..ingest.pipeline import CheckedBatch
 from ..service import IngestResult, LeadStats
+from .prefetch import prefetch
 
 if TYPE_CHECKING:
     import pyarrow.parquet as pq
@@ -231,7 +230,8 @@ def ingest_chunks(ls: LeadStats, chunks: Iterator[Chunk], progress: Progress | N
         n = table.num_rows
         result.add_result(ls.commit(CheckedBatch(table, [n], [[]], [n]))[0])
 
-    for checked, done in ahead((ls.check_new(records, rows), done) for records, rows, done in chunks):
+    checked_chunks = ((ls.check_new(records, rows), done) for records, rows, done in chunks)
+    for checked, done in prefetch(checked_chunks, depth=1, name="leadstats-import-check"):
         result.add_result(IngestResult(0, checked.stored_in(0), checked.errors[0], checked.redacted_in(0)))
         if checked.good.num_rows:
             held.append(checked.good)
@@ -246,56 +246,6 @@ def ingest_chunks(ls: LeadStats, chunks: Iterator[Chunk], progress: Progress | N
     if count:
         commit(pa.concat_tables(held))
     return result
-
-
-_T = TypeVar("_T")
-_END = object()
-
-
-def ahead(items: Iterator[_T], depth: int = 1) -> Iterator[_T]:
-    """``items``, produced by a second thread up to ``depth`` ahead of the caller: reading and checking
-    the next chunk overlaps the commit of this one (DuckDB and Arrow release the GIL, and DuckDB's
-    insert runs mostly on one core). An exception in the producer is raised here; when the caller stops
-    early, the producer stops at its next item."""
-    channel: queue.Queue[tuple[bool, object]] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def put(entry: tuple[bool, object]) -> bool:
-        while not stop.is_set():
-            try:
-                channel.put(entry, timeout=0.05)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce() -> None:
-        try:
-            for item in items:
-                if not put((True, item)):
-                    return
-            put((True, _END))
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which raises it
-            put((False, exc))
-        finally:
-            close = getattr(items, "close", None)
-            if close is not None:
-                close()
-
-    worker = threading.Thread(target=produce, name="leadstats-import-check", daemon=True)
-    worker.start()
-    try:
-        while True:
-            ok, item = channel.get()
-            if not ok:
-                assert isinstance(item, BaseException)
-                raise item
-            if item is _END:
-                return
-            yield item  # type: ignore[misc]
-    finally:
-        stop.set()
-        worker.join()
 
 
 IMPORTERS = {"jsonl": import_jsonl, "csv": import_csv, "parquet": import_parquet}

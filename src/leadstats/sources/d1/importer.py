@@ -18,6 +18,7 @@ from ...ingest.pipeline import LEAD_ID_SECRET_KEY
 from ...model.schema import EVENT_COLUMNS
 from ...service import LeadStats
 from ..mapping import D1_REQUIRED, D1_TABLES, D1Mapping
+from ..prefetch import prefetch
 from .pertable import SUBMISSIONS_WITHOUT_LEADS, SubmissionFiller
 from .readers import D1Source, Page, open_source
 from .sql import (
@@ -31,7 +32,7 @@ from .sql import (
     rows_by_keys_sql,
     transform_sql,
 )
-from .threads import Writer, prefetch
+from .threads import Writer
 
 SECRET_KEY = LEAD_ID_SECRET_KEY
 MAX_ERRORS_KEPT = 1000
@@ -327,9 +328,10 @@ class _Run:
         complete = plan.table == "Leads" and self.ls.get_state(self.state_key(SUBMISSIONS_WITHOUT_LEADS)) == "1"
         primary = self.primary_ids(have, after) if plan.table == "Leads" else pa.array([], pa.string())
         if plan.table == "Leads" and not complete:
-            pages = prefetch(lambda: self.legacy_pages(plan, primary, after, stats))
+            pages = prefetch(self.legacy_pages(plan, primary, after, stats), depth=2, name="d1-reader")
         else:
-            pages = prefetch(lambda: self.pages(lambda a: page_sql(plan, a), after, self.source.page_size))
+            pages = prefetch(self.pages(lambda a: page_sql(plan, a), after, self.source.page_size), depth=2,
+                             name="d1-reader")
         primary_raw = {_raw_identity(t) for t in primary.to_pylist()} if complete else set()
         expected = self.count_rows(plan, after)
         read_before = stats.read

@@ -1,52 +1,14 @@
-"""The two threads of a D1 import: one reads the next pages while one stores the current page."""
+"""The writer thread of a D1 import (the reader is :func:`leadstats.sources.prefetch.prefetch`): one
+thread reads the next pages while this one stores the current page."""
 
 from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable, Iterator
-from typing import Any, Generic, TypeVar
+from collections.abc import Callable
+from typing import Generic, TypeVar
 
 T = TypeVar("T")
-
-
-def prefetch(make: Callable[[], Iterator[T]], depth: int = 2) -> Iterator[T]:
-    """Read the next pages in a thread while the current one is stored (SQLite and DuckDB both release
-    the GIL), keeping at most ``depth`` pages in memory."""
-    q: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def put(item: tuple[str, Any]) -> bool:
-        while not stop.is_set():
-            try:
-                q.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def run() -> None:
-        try:
-            for page in make():
-                if not put(("page", page)):
-                    return
-            put(("end", None))
-        except BaseException as exc:  # handed to the consumer, raised there
-            put(("error", exc))
-
-    thread = threading.Thread(target=run, name="d1-reader", daemon=True)
-    thread.start()
-    try:
-        while True:
-            kind, item = q.get()
-            if kind == "end":
-                return
-            if kind == "error":
-                raise item
-            yield item
-    finally:
-        stop.set()
-        thread.join(timeout=30)
 
 
 class Writer(Generic[T]):
