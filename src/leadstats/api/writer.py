@@ -87,6 +87,43 @@ class _Pending:
 _STOP = object()
 
 
+class _InFlight:
+    """How many of something are in progress (reports running, request bodies arriving), and a bounded
+    wait for that count to drop to zero."""
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._zero = threading.Condition(threading.Lock())
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        with self._zero:
+            self._count += 1
+        try:
+            yield
+        finally:
+            with self._zero:
+                self._count -= 1
+                if not self._count:
+                    self._zero.notify_all()
+
+    @property
+    def count(self) -> int:
+        return self._count
+
+    def wait_clear(self, limit_s: float) -> None:
+        """Return once nothing is in progress, or after ``limit_s`` at the most (at once when idle)."""
+        if not self._count or limit_s <= 0:
+            return
+        deadline = time.monotonic() + limit_s
+        with self._zero:
+            while self._count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return
+                self._zero.wait(left)
+
+
 class GroupCommitWriter:
     """The single writer of an API process. Thread-safe ``submit``; results arrive as futures.
 
@@ -111,10 +148,8 @@ class GroupCommitWriter:
         self.max_group_events = max_group_events
         self.yield_s = yield_s
         self.gather_s = gather_s
-        self._arriving = 0
-        self._arrived = threading.Condition(threading.Lock())
-        self._reads = 0
-        self._reads_done = threading.Condition(threading.Lock())
+        self._arrivals = _InFlight()
+        self._reads = _InFlight()
         self.on_commit = on_commit
         self._intake: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._lock = threading.Lock()
@@ -164,64 +199,30 @@ class GroupCommitWriter:
         return self._queued_events
 
     # -- reads first -----------------------------------------------------------------------------
-    @contextlib.contextmanager
-    def reading(self) -> Iterator[None]:
+    def reading(self) -> contextlib.AbstractContextManager[None]:
         """Mark a report as running: the writer's stages hold back (up to ``yield_s``) meanwhile."""
-        with self._reads_done:
-            self._reads += 1
-        try:
-            yield
-        finally:
-            with self._reads_done:
-                self._reads -= 1
-                if not self._reads:
-                    self._reads_done.notify_all()
+        return self._reads.held()
 
     @property
     def reads_in_flight(self) -> int:
-        return self._reads
+        return self._reads.count
 
     def _yield_to_reads(self) -> None:
-        if not self._reads or self.yield_s <= 0:
-            return
-        deadline = time.monotonic() + self.yield_s
-        with self._reads_done:
-            while self._reads:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return
-                self._reads_done.wait(left)
+        self._reads.wait_clear(self.yield_s)
 
     # -- requests on their way in ----------------------------------------------------------------
-    @contextlib.contextmanager
-    def receiving(self) -> Iterator[None]:
+    def receiving(self) -> contextlib.AbstractContextManager[None]:
         """Mark a request whose body is being read and split: a validation pass about to start waits
         (up to ``gather_s``) for it to be submitted, so it joins that pass. Submit inside the block."""
-        with self._arrived:
-            self._arriving += 1
-        try:
-            yield
-        finally:
-            with self._arrived:
-                self._arriving -= 1
-                if not self._arriving:
-                    self._arrived.notify_all()
+        return self._arrivals.held()
 
     @property
     def arriving(self) -> int:
         """Requests inside ``receiving()``: being read or split, not yet submitted."""
-        return self._arriving
+        return self._arrivals.count
 
     def _wait_for_arrivals(self) -> None:
-        if not self._arriving or self.gather_s <= 0:
-            return
-        deadline = time.monotonic() + self.gather_s
-        with self._arrived:
-            while self._arriving:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return
-                self._arrived.wait(left)
+        self._arrivals.wait_clear(self.gather_s)
 
     # -- producer side ---------------------------------------------------------------------------
     def submit(self, lines: pa.Array) -> concurrent.futures.Future[IngestResult]:
