@@ -250,9 +250,9 @@ class ReportResult:
         allow_nan=False, separators=separators)``, written from the columns when the row dicts were never
         built (a big report's dicts and their generic encoding cost several times the query).
 
-        Each column's distinct values are encoded once by :func:`json.dumps` itself; the counts, ints by
-        construction (:meth:`from_columns`), go through ``%d``; each row is one ``%`` of a template whose
-        keys are constants."""
+        Each column's distinct values are encoded once by :func:`json.dumps` itself (the counts, ints by
+        construction (:meth:`from_columns`), by ``str``); each row is one generated f-string whose keys
+        are literal text (:func:`_row_writer`)."""
         dumps = _dumps(separators)
         if self._rows is not None or self._columns is None:
             return dumps(self.to_dict())
