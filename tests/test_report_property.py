@@ -4,6 +4,7 @@ from its 15-minute rollup and score histogram, the others from the MergeTree).""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,6 +14,7 @@ from hypothesis import strategies as st
 
 import leadstats
 from conftest_backends import CHDB_DIR, new_database
+from leadstats.model.report import ReportResult
 from leadstats.service import LeadStats
 from leadstats.store.chdb import ChDBStore
 from reference import evaluate
@@ -123,7 +125,9 @@ def test_engine_equals_reference(backend: str, raw: list[dict[str, Any]], q: dic
     ls = _open(backend)
     try:
         assert ls.ingest(events).accepted == len(events)
-        doc = ls.query(q).to_dict()
+        result = ls.query(q)
+        text, csv_text = result.to_json(), result.to_csv()  # written from the columns, before any row dict
+        doc = result.to_dict()
         note(f"answered by: {ls.store.report_rows(ls.build_json_query(q)).engine}")
     finally:
         if backend == "chdb":
@@ -133,6 +137,8 @@ def test_engine_equals_reference(backend: str, raw: list[dict[str, Any]], q: dic
     note(f"query: {q}")
     assert doc["rows"] == expected["rows"]
     assert doc["totals"] == expected["totals"]
+    assert text == json.dumps(doc, ensure_ascii=False)  # the API's and the CLI's JSON, byte for byte
+    assert csv_text == ReportResult(result.query, doc["rows"], doc["totals"], {}).to_csv()
 
 
 @st.composite
