@@ -632,20 +632,14 @@ class DuckDBStore:
         if limit:
             self._con.execute(f"SET memory_limit = '{memory_text(limit)}'")
 
-    @_guarded(write=False)
     def stored_ids(self, ids: list[str]) -> set[str]:
-        if not ids:
-            return set()
-        rows = self._cursor().execute(
-            """SELECT e.event_id FROM events e
-               SEMI JOIN (SELECT hash(x) AS h FROM (SELECT unnest($1::VARCHAR[]) AS x)) n ON e.id_hash = n.h""",
-            [ids],
-        ).fetchall()
-        return {r[0] for r in rows} & set(ids)
+        """Which of these ids are stored (exactly): :meth:`stored_mask` over them."""
+        column = pa.array(ids, pa.string())
+        return set(column.filter(self.stored_mask(column)).to_pylist())
 
     @_guarded(write=False)
     def stored_mask(self, ids: pa.Array) -> pa.Array:
-        """:meth:`stored_ids` for a column (bulk imports): candidates by ``id_hash``, then exact comparison."""
+        """Which ids are stored, for a column (bulk imports): candidates by ``id_hash``, then exact comparison."""
         if not len(ids):
             return pa.array([], pa.bool_())
         cur = self._cursor()
