@@ -88,6 +88,21 @@ def test_rollup_size_is_bounded_by_slots(db_path: str) -> None:
         assert ls.report("2026-03-07", "2026-03-08", bucket="15m", suspicious_min=49.95).totals["suspicious"] == 0
 
 
+def test_stored_id_lookups_after_a_partly_read_result(db_path: str) -> None:
+    """stored_ids/stored_mask answer exactly even right after a read that left the thread's cursor with a
+    result not read to the end (count() fetches one row): the look-up registers its ids on a cursor of
+    its own."""
+    import pyarrow as pa
+
+    with leadstats.connect(db_path) as ls:
+        ls.ingest([ev(f"k{i}", "primary", "2026-03-07T05:00:00Z") for i in range(5)])
+        store = ls.store
+        assert store.count() == 5
+        assert store.stored_ids(["k1", "k4", "nope", "k1 "]) == {"k1", "k4"}
+        assert store.count() == 5
+        assert store.stored_mask(pa.array(["k0", "x", "k3"])).to_pylist() == [True, False, True]
+
+
 def test_changed_hash_function_is_rederived(db_path: str) -> None:
     with leadstats.connect(db_path) as ls:
         ls.ingest([ev("a", "primary", "2026-03-07T05:00:00Z")])

@@ -642,14 +642,16 @@ class DuckDBStore:
         """Which ids are stored, for a column (bulk imports): candidates by ``id_hash``, then exact comparison."""
         if not len(ids):
             return pa.array([], pa.bool_())
-        cur = self._cursor()
-        cur.register("__ids", pa.table({"event_id": ids}))
+        # A cursor of its own: registering the ids is refused on a cursor whose last result was not read
+        # to the end (the thread's cursor after any fetchone(), e.g. count()).
+        cur = self._con.cursor()
         try:
+            cur.register("__ids", pa.table({"event_id": ids}))
             found: pa.Table = cur.execute(
                 "SELECT e.event_id FROM events e WHERE e.id_hash IN (SELECT hash(event_id) FROM __ids)"
             ).to_arrow_table()
         finally:
-            cur.unregister("__ids")
+            cur.close()
         return pc.is_in(ids, value_set=found.column(0).combine_chunks())
 
     @_guarded(write=False)
